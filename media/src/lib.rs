@@ -1,0 +1,8 @@
+//! Boltcall's realtime media core: everything that touches audio frames.
+//!
+//! Sans-IO: no sockets, no clock (time is passed in), no tokio, and no heap allocation per
+//! frame once a call is running.
+
+pub mod frame;
+
+pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};

@@ -1,0 +1,1 @@
+//! Post-call analysis: sentiment, summary, tags.

@@ -1,0 +1,222 @@
+//! Operator configuration: `boltcall.toml`, overridden by `BOLTCALL_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid value for {name}: {value:?} ({reason})")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Every setting of the engine. Field names are the `boltcall.toml` keys; each has a
+/// `BOLTCALL_<UPPER_NAME>` environment variable that wins over the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    /// Base URL the world reaches us at; `http://` + `http_addr` when unset.
+    pub public_url: Option<String>,
+    pub database_url: String,
+    pub sip_addr: SocketAddr,
+    /// RTP port range, inclusive.
+    pub rtp_ports: (u16, u16),
+    pub webhook_allow_loopback: bool,
+    /// `false` only for benchmarks.
+    pub rate_limit: bool,
+    pub data_dir: PathBuf,
+    pub llm_base_url: Option<String>,
+    pub llm_api_key: Option<String>,
+    pub llm_model: Option<String>,
+    /// `offline`, `deepgram` or `openai`.
+    pub stt: String,
+    /// `piper`, `espeak`, `openai` or `elevenlabs`.
+    pub tts: String,
+    /// Twilio auth token: when set, `X-Twilio-Signature` is required on the voice webhook.
+    pub twilio_auth_token: Option<String>,
+    /// Directory where live calls' caller audio is saved as new fixtures.
+    pub record_fixtures: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: "127.0.0.1:8080".parse().expect("literal address"),
+            public_url: None,
+            database_url: "sqlite://boltcall.db".into(),
+            sip_addr: "127.0.0.1:5060".parse().expect("literal address"),
+            rtp_ports: (20000, 29999),
+            webhook_allow_loopback: false,
+            rate_limit: true,
+            data_dir: PathBuf::from("./data"),
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: None,
+            stt: "offline".into(),
+            tts: "piper".into(),
+            twilio_auth_token: None,
+            record_fixtures: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if it exists (a missing default file is fine), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("boltcall.toml"), false),
+        };
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Config::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `BOLTCALL_*` variables read through `var` (a function so tests need not touch
+    /// the process environment).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| var(name).filter(|v| !v.is_empty());
+        if let Some(v) = get("BOLTCALL_HTTP_ADDR") {
+            self.http_addr = parse_addr("BOLTCALL_HTTP_ADDR", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_ADDR") {
+            self.sip_addr = parse_addr("BOLTCALL_SIP_ADDR", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_RTP_PORTS") {
+            self.rtp_ports = parse_port_range(&v)?;
+        }
+        if let Some(v) = get("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK") {
+            self.webhook_allow_loopback = parse_flag("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_RATE_LIMIT") {
+            self.rate_limit = parse_flag("BOLTCALL_RATE_LIMIT", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("BOLTCALL_LLM_BASE_URL") {
+            self.llm_base_url = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_LLM_API_KEY").or_else(|| get("OPENAI_API_KEY")) {
+            self.llm_api_key = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_LLM_MODEL") {
+            self.llm_model = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_STT") {
+            self.stt = v;
+        }
+        if let Some(v) = get("BOLTCALL_TTS") {
+            self.tts = v;
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_AUTH_TOKEN").or_else(|| get("TWILIO_AUTH_TOKEN")) {
+            self.twilio_auth_token = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_RECORD_FIXTURES") {
+            self.record_fixtures = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    /// The base URL the world reaches us at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.http_addr),
+        }
+    }
+}
+
+fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        value: value.into(),
+        reason: "expected HOST:PORT with a numeric host",
+    })
+}
+
+fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value: value.into(),
+            reason: "expected on/off",
+        }),
+    }
+}
+
+fn parse_port_range(value: &str) -> Result<(u16, u16), ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        name: "BOLTCALL_RTP_PORTS",
+        value: value.into(),
+        reason: "expected LOW-HIGH with LOW <= HIGH",
+    };
+    let (low, high) = value.split_once('-').ok_or_else(invalid)?;
+    let low: u16 = low.trim().parse().map_err(|_| invalid())?;
+    let high: u16 = high.trim().parse().map_err(|_| invalid())?;
+    if low > high {
+        return Err(invalid());
+    }
+    Ok((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "BOLTCALL_HTTP_ADDR" => Some("0.0.0.0:9000".into()),
+                "BOLTCALL_RTP_PORTS" => Some("30000-30100".into()),
+                "BOLTCALL_RATE_LIMIT" => Some("off".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.http_addr.port(), 9000);
+        assert_eq!(config.rtp_ports, (30000, 30100));
+        assert!(!config.rate_limit);
+        assert_eq!(config.public_url(), "http://0.0.0.0:9000");
+    }
+
+    #[test]
+    fn bad_values_are_named_errors() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "BOLTCALL_RTP_PORTS").then(|| "9-1".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("BOLTCALL_RTP_PORTS"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Boltcall: a self-hosted realtime voice-agent telephony engine.
+
+pub mod agent;
+pub mod analysis;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod providers;
+pub mod replay;
+pub mod server;
+pub mod store;
+pub mod telephony;

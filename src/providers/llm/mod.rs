@@ -1,0 +1,80 @@
+//! The agent's brain: turns the conversation so far into the agent's next words and tool calls.
+//! The offline default is a deterministic dialogue policy; an OpenAI-compatible LLM sits beside it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::agent::tools::ToolRunner;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Caller,
+}
+
+/// One turn of the conversation as the brain sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub text: String,
+}
+
+/// A document of the agent's knowledge base.
+#[derive(Debug, Clone)]
+pub struct KnowledgeDoc {
+    pub title: String,
+    pub text: String,
+}
+
+/// Everything the brain knows about the agent and the call, fixed for the call's length.
+#[derive(Debug, Clone)]
+pub struct BrainContext {
+    pub agent_name: String,
+    /// The agent's system prompt / persona instructions.
+    pub prompt: String,
+    pub greeting: Option<String>,
+    pub knowledge: Vec<KnowledgeDoc>,
+    /// The caller's number (inbound) or the callee's (outbound).
+    pub caller_number: String,
+    /// Briefing from `POST /v1/calls/outbound`'s `context`.
+    pub outbound_context: Option<String>,
+    /// When the call started, so relative dates ("tomorrow") resolve.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Brain → session, in order. `Done` or `Error` ends the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrainEvent {
+    /// The next piece of the agent's spoken reply (any length; the session splits sentences).
+    Text(String),
+    /// A tool ran (the brain calls tools itself through its `ToolRunner`); for the call record.
+    ToolCalled {
+        name: String,
+        arguments: serde_json::Value,
+        result: serde_json::Value,
+    },
+    /// Hang up once the reply so far has been spoken.
+    EndCall,
+    /// Blind-transfer the caller once the reply so far has been spoken.
+    Transfer {
+        target: String,
+    },
+    Done,
+    Error(String),
+}
+
+/// A brain serving many calls.
+pub trait Brain: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Starts the brain for one call.
+    fn start(&self, context: BrainContext, tools: Arc<dyn ToolRunner>) -> Box<dyn BrainSession>;
+}
+
+/// The brain of one call.
+pub trait BrainSession: Send {
+    /// Starts the reply to the conversation so far (the caller's last words are the last
+    /// message). Dropping the receiver cancels the reply, including unfinished tool calls.
+    fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent>;
+}

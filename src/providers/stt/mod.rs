@@ -1,0 +1,43 @@
+//! Speech-to-text: one streaming session per call.
+
+use media::Frame;
+use tokio::sync::mpsc;
+
+/// Session → recogniser.
+// Frames travel inline: boxing them would allocate once per 20 ms per call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum SttInput {
+    /// 20 ms of caller audio at 16 kHz. Sent for every frame, speech or not; segment-based
+    /// engines keep only what lies between `SpeechStart` and `SpeechEnd`.
+    Audio(Frame),
+    /// The VAD heard speech begin (the frames just before are already sent).
+    SpeechStart,
+    /// The VAD heard speech end: finish this segment and send its `Final` promptly.
+    SpeechEnd,
+}
+
+/// Recogniser → session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SttEvent {
+    /// An unstable hypothesis of the words so far in the current segment.
+    Partial { text: String },
+    /// The settled words of one segment (may be empty when the segment held no words).
+    Final { text: String },
+    /// The recogniser failed; the session carries on without this segment.
+    Error { message: String },
+}
+
+/// The session's handle on one recognition stream. Dropping `input` ends the stream.
+pub struct SttStream {
+    pub input: mpsc::Sender<SttInput>,
+    pub events: mpsc::Receiver<SttEvent>,
+}
+
+/// A speech-to-text engine shared by all calls.
+pub trait SpeechToText: Send + Sync {
+    /// Short name for logs and the call record (`whisper`, `deepgram`, …).
+    fn name(&self) -> &'static str;
+    /// Opens a recognition stream for one call. Must not block.
+    fn open(&self) -> SttStream;
+}

@@ -1,0 +1,24 @@
+//! Text-to-speech: streams 16 kHz audio of one piece of text as synthesis proceeds.
+
+pub mod voices;
+
+use tokio::sync::mpsc;
+
+pub use voices::{VOICES, Voice, find_voice};
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TtsError(pub String);
+
+/// A text-to-speech engine shared by all calls.
+pub trait TextToSpeech: Send + Sync {
+    /// Short name for logs and the call record (`piper`, `espeak`, …).
+    fn name(&self) -> &'static str;
+    /// Synthesises `text` with `voice`, sending 16 kHz mono PCM chunks as they are ready.
+    /// Dropping the receiver cancels the synthesis. Must not block.
+    fn synthesize(
+        &self,
+        text: String,
+        voice: &'static Voice,
+    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>>;
+}

@@ -1,0 +1,115 @@
+//! `CallLeg`: what every transport (Twilio Media Streams, SIP/RTP, …) hands the call session.
+//!
+//! The transport decodes and resamples with the media crate so the session only ever sees
+//! 16 kHz 20 ms frames, whatever the wire carries. Pacing is the session's job: it sends
+//! exactly one `LegCommand::Audio` per 20 ms.
+
+use media::Frame;
+use tokio::sync::mpsc;
+
+/// Which way the call was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// What the transport knows about the call when it hands it over.
+#[derive(Debug, Clone)]
+pub struct LegInfo {
+    /// `twilio`, `sip`, `simulated`, …
+    pub transport: &'static str,
+    /// The carrier's identifier (Twilio CallSid, SIP Call-ID).
+    pub carrier_call_id: String,
+    /// Caller number (E.164 where the carrier gives one).
+    pub from: String,
+    /// Called number: the agent's `phone_number` for inbound calls.
+    pub to: String,
+    pub direction: Direction,
+    /// Extra parameters the carrier passed (Twilio `customParameters`, SIP headers).
+    pub parameters: Vec<(String, String)>,
+}
+
+/// Transport → session.
+// Frames travel inline: boxing them would allocate once per 20 ms per call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum LegEvent {
+    /// 20 ms of caller audio at 16 kHz, in media order (gaps already concealed).
+    Audio(Frame),
+    /// A DTMF digit (`0-9`, `*`, `#`, `A-D`).
+    Dtmf(char),
+    /// The carrier confirmed it played everything up to the mark of this name.
+    Mark(String),
+    /// The far end hung up or the transport died; no more events follow.
+    Hangup(HangupReason),
+}
+
+/// Session → transport.
+// Frames travel inline: boxing them would allocate once per 20 ms per call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum LegCommand {
+    /// 20 ms of agent audio at 16 kHz; sent at real-time pace by the session.
+    Audio(Frame),
+    /// Ask the carrier to report back when audio sent so far has played.
+    Mark(String),
+    /// Drop whatever agent audio the carrier still buffers (barge-in).
+    Clear,
+    /// Blind-transfer the caller (SIP REFER) to this target.
+    Transfer(String),
+    /// End the call from our side.
+    Hangup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HangupReason {
+    /// The caller (or callee) hung up.
+    Remote,
+    /// We hung up (end_call tool, idle timeout, max duration).
+    Local,
+    /// No media arrived for too long.
+    MediaTimeout,
+    /// The transport failed: the message says how.
+    TransportError(String),
+}
+
+/// One call's two directions of media and control, as a pair of channels.
+pub struct CallLeg {
+    pub info: LegInfo,
+    pub events: mpsc::Receiver<LegEvent>,
+    pub commands: mpsc::Sender<LegCommand>,
+}
+
+/// The transport's end of a `CallLeg`.
+pub struct LegEnd {
+    pub events: mpsc::Sender<LegEvent>,
+    pub commands: mpsc::Receiver<LegCommand>,
+}
+
+/// Makes a connected leg: the session takes the `CallLeg`, the transport keeps the `LegEnd`.
+pub fn leg_pair(info: LegInfo) -> (CallLeg, LegEnd) {
+    // Deep enough to ride out a scheduling hiccup of a second or two without dropping audio.
+    let (event_tx, event_rx) = mpsc::channel(128);
+    let (command_tx, command_rx) = mpsc::channel(128);
+    (
+        CallLeg {
+            info,
+            events: event_rx,
+            commands: command_tx,
+        },
+        LegEnd {
+            events: event_tx,
+            commands: command_rx,
+        },
+    )
+}

@@ -1,0 +1,7 @@
+//! Transports: each turns a carrier's protocol into a `CallLeg`.
+
+pub mod leg;
+pub mod sip;
+pub mod twilio;
+
+pub use leg::{CallLeg, Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair};

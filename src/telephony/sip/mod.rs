@@ -1,0 +1,1 @@
+//! SIP trunk signalling: sans-IO transactions and dialogs, with UDP/TCP IO at the edge.

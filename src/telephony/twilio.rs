@@ -1,0 +1,1 @@
+//! Twilio Media Streams: the voice webhook (TwiML) and the bidirectional stream WebSocket.
