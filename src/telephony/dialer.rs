@@ -1,0 +1,23 @@
+//! The seam between `POST /v1/calls/outbound` and whatever places the call.
+
+/// An outbound call the API has accepted and recorded (status `ringing`).
+#[derive(Debug, Clone)]
+pub struct OutboundCall {
+    pub call_id: String,
+    pub workspace_id: String,
+    /// Test-mode calls never leave the process: they run against a simulated callee.
+    pub live: bool,
+    pub agent_id: String,
+    /// The agent's own number, used as From.
+    pub from: String,
+    /// The callee, E.164.
+    pub to: String,
+    /// Briefing for the agent's prompt.
+    pub context: Option<String>,
+}
+
+/// Places outbound calls. Must return at once: the call proceeds in the background and reports
+/// its progress through the store (status changes and events).
+pub trait Dialer: Send + Sync {
+    fn dial(&self, call: OutboundCall);
+}
