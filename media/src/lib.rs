@@ -7,3 +7,4 @@ pub mod frame;
 
 pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};
 pub mod g711;
+pub mod resample;
