@@ -1,4 +1,5 @@
 //! The agent side of a call: the turn-taking state machine, the session that drives one call,
 //! tools, knowledge and prompts.
 
+pub mod session;
 pub mod tools;
