@@ -10,4 +10,5 @@ pub mod g711;
 pub mod pacer;
 pub mod recorder;
 pub mod resample;
+pub mod rtp;
 pub mod vad;
