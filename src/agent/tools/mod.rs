@@ -1,5 +1,7 @@
 //! Tools the brain can call during a call: the same interface for the offline brain and LLMs.
 
+pub mod arguments;
+
 use futures::future::BoxFuture;
 use serde::Serialize;
 
