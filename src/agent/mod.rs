@@ -3,5 +3,6 @@
 
 pub mod dates;
 pub mod knowledge;
+pub mod session;
 pub mod spoken;
 pub mod tools;
