@@ -537,3 +537,74 @@ async fn same_conversation_same_words() {
     }
     assert_eq!(transcript().await, transcript().await);
 }
+
+#[tokio::test]
+async fn booking_through_the_real_call_tools_writes_rows_and_events() {
+    use crate::agent::tools::CallTools;
+    use crate::store::{PageRequest, Scope, Store};
+
+    let dir = std::env::temp_dir().join(format!("boltcall-offline-brain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("store.db");
+    let _ = std::fs::remove_file(&path);
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("store opens");
+    let scope = Scope {
+        workspace_id: "ws_brain".into(),
+        live: false,
+    };
+    let tools = Arc::new(CallTools::new(
+        store.clone(),
+        scope.clone(),
+        "agent_1".into(),
+        "call_1".into(),
+        "+14155550123".into(),
+    ));
+    let mut context = dental_context(DENTAL_PROMPT);
+    context.now = chrono::Utc::now();
+    let mut call = Call {
+        session: OfflineBrain.start(context, tools),
+        history: Vec::new(),
+        tools: Arc::new(MemoryTools::default()),
+    };
+    call.agent().await;
+    call.caller("hi this is jane smith i'd like to book a cleaning next friday at ten")
+        .await;
+    let t = call.caller("yes please").await;
+    assert!(t.text.starts_with("You're booked for"), "{}", t.text);
+    call.caller("my email is jane at example dot com").await;
+
+    let page = PageRequest { page: 1, limit: 20 };
+    let leads = store
+        .list_leads(&scope, &Default::default(), page)
+        .await
+        .expect("leads");
+    assert_eq!(leads.items.len(), 1);
+    let lead = &leads.items[0];
+    assert_eq!(lead.name, "Jane Smith");
+    assert_eq!(lead.phone.as_deref(), Some("+14155550123"));
+    assert_eq!(lead.email.as_deref(), Some("jane@example.com"));
+    let appointments = store
+        .list_appointments(&scope, &Default::default(), page)
+        .await
+        .expect("appointments");
+    assert_eq!(appointments.items.len(), 1);
+    assert_eq!(appointments.items[0].title, "Cleaning");
+    assert_eq!(
+        appointments.items[0].lead_id.as_deref(),
+        Some(lead.id.as_str())
+    );
+    let mut events: Vec<String> = store
+        .recent_events(&scope, 10)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["appointment.booked", "lead.created", "lead.updated"]
+    );
+}
