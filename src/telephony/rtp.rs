@@ -3,8 +3,8 @@
 
 pub mod bridge;
 pub mod dtmf;
-pub mod packet;
 pub mod ports;
+pub mod stats;
 pub mod voice;
 
 pub use bridge::{BridgeControl, BridgeExit, run_bridge};

@@ -7,12 +7,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
+use media::rtp::rtcp::{self, SenderInfo};
+use media::rtp::{HEADER_LEN, Packetizer};
+
 use super::dtmf::DtmfReceiver;
-use super::packet::{self, RtpHeader};
 use super::ports::RtpSocket;
+use super::stats::{ReceiveStats, ntp_now};
 use super::voice::VoiceCodec;
 use crate::telephony::leg::{HangupReason, LegCommand, LegEnd, LegEvent};
 use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
+
+/// RFC 3550's minimum report interval.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Signalling → bridge.
 #[derive(Debug)]
@@ -103,17 +109,23 @@ async fn bridge_loop(
     // Symmetric RTP: send where the peer's packets come from once we have seen one.
     let mut remote: SocketAddr = media.remote;
     let mut latched = false;
-    let mut out_header = RtpHeader {
-        marker: true,
-        payload_type: media.payload_type,
-        sequence: rand::random(),
-        timestamp: rand::random(),
-        ssrc: rand::random(),
-    };
+    let mut packetizer = Packetizer::new(
+        rand::random(),
+        media.payload_type,
+        rand::random(),
+        rand::random(),
+    );
+    let mut first_packet = true;
     let mut recv_buf = [0u8; 2048];
-    let mut send_buf = Vec::with_capacity(packet::HEADER_LEN + 160);
+    let mut send_buf = [0u8; HEADER_LEN + 160];
+    let mut rtcp_buf = [0u8; 128];
     let mut payload = [0u8; 160];
-    let mut last_rx = Instant::now();
+    let started = Instant::now();
+    let mut last_rx = started;
+    let mut stats = ReceiveStats::default();
+    let (mut sent_packets, mut sent_octets) = (0u32, 0u32);
+    let mut report_at = started + RTCP_INTERVAL;
+    let mut rtcp_in = [0u8; 512];
     let mut dropped_frames = 0u64;
     loop {
         let deadline = last_rx + inactivity;
@@ -128,8 +140,11 @@ async fn bridge_loop(
                     continue; // not the peer we latched to
                 }
                 last_rx = Instant::now();
-                let Ok((header, body)) = packet::parse(&recv_buf[..n]) else { continue };
-                if header.payload_type == media.payload_type {
+                let Ok(packet) = media::rtp::parse(&recv_buf[..n]) else { continue };
+                let body = packet.payload;
+                let arrival = (last_rx - started).as_millis() as u64;
+                stats.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, arrival);
+                if packet.payload_type == media.payload_type {
                     let events = &leg.events;
                     let result = codec.decode(body, |frame| {
                         // Never block the socket on a slow session: drop and count instead.
@@ -140,8 +155,8 @@ async fn bridge_loop(
                     if result.is_err() {
                         continue;
                     }
-                } else if Some(header.payload_type) == media.dtmf_payload_type
-                    && let Some(digit) = dtmf.receive(header.timestamp, body)
+                } else if Some(packet.payload_type) == media.dtmf_payload_type
+                    && let Some(digit) = dtmf.receive(packet.timestamp, body)
                 {
                     let _ = leg.events.try_send(LegEvent::Dtmf(digit));
                 }
@@ -151,11 +166,15 @@ async fn bridge_loop(
                     if !sending(media.direction) || codec.encode(&frame, &mut payload).is_err() {
                         continue;
                     }
-                    packet::write(&out_header, &payload, &mut send_buf);
-                    let _ = socket.rtp.send_to(&send_buf, remote).await;
-                    out_header.marker = false;
-                    out_header.sequence = out_header.sequence.wrapping_add(1);
-                    out_header.timestamp = out_header.timestamp.wrapping_add(codec.timestamp_step());
+                    let step = codec.timestamp_step();
+                    let Ok(len) = packetizer.packetize(&payload, step, first_packet, &mut send_buf)
+                    else {
+                        continue;
+                    };
+                    first_packet = false;
+                    let _ = socket.rtp.send_to(&send_buf[..len], remote).await;
+                    sent_packets = sent_packets.wrapping_add(1);
+                    sent_octets = sent_octets.wrapping_add(payload.len() as u32);
                 }
                 // Frames go out as they come (the session paces them), so whatever was sent
                 // has played by the time a mark follows it, and there is nothing to clear.
@@ -184,7 +203,12 @@ async fn bridge_loop(
                         && let Ok(new_codec) = VoiceCodec::new(new.codec)
                     {
                         codec = new_codec;
-                        out_header.payload_type = new.payload_type;
+                        packetizer = Packetizer::new(
+                            packetizer.ssrc(),
+                            new.payload_type,
+                            packetizer.sequence_number(),
+                            packetizer.timestamp(),
+                        );
                     }
                     *media = new;
                     last_rx = Instant::now();
@@ -197,6 +221,22 @@ async fn bridge_loop(
             },
             _ = sleep_until(deadline), if watch_inactivity => {
                 return BridgeExit::MediaTimeout;
+            }
+            // The peer's reports are read only to keep the socket drained.
+            _ = socket.rtcp.recv_from(&mut rtcp_in) => {}
+            _ = sleep_until(report_at) => {
+                report_at += RTCP_INTERVAL;
+                let info = SenderInfo {
+                    ntp_timestamp: ntp_now(),
+                    rtp_timestamp: packetizer.timestamp(),
+                    packet_count: sent_packets,
+                    octet_count: sent_octets,
+                };
+                let block = stats.report_block();
+                if let Ok(len) = rtcp::write_sender_report(packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
+                    let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+                    let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;
+                }
             }
         }
     }

@@ -73,6 +73,51 @@ pub struct SipSettings {
     pub rtp_timeout: Duration,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("BOLTCALL_SIP_ALLOWLIST: {0}")]
+    Allowlist(String),
+    #[error("BOLTCALL_SIP_USERS: expected user:password, got {0:?}")]
+    User(String),
+}
+
+impl SipSettings {
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, SettingsError> {
+        let allowlist = config
+            .sip_allowlist
+            .iter()
+            .map(|c| c.parse::<Cidr>().map_err(SettingsError::Allowlist))
+            .collect::<Result<_, _>>()?;
+        let users = config
+            .sip_users
+            .iter()
+            .map(|pair| {
+                pair.split_once(':')
+                    .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .ok_or_else(|| SettingsError::User(pair.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        let trunk_credentials = match (&config.sip_trunk_username, &config.sip_trunk_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            _ => None,
+        };
+        Ok(SipSettings {
+            listen: config.sip_addr,
+            public_ip: config.sip_public_ip,
+            rtp_ports: config.rtp_ports,
+            allowlist,
+            invites_per_second: config.sip_invite_rate,
+            realm: config.sip_realm.clone(),
+            users,
+            trunk: config.sip_trunk,
+            trunk_host: None,
+            trunk_credentials,
+            rtp_timeout: Duration::from_secs(config.rtp_timeout_secs),
+        })
+    }
+}
+
 /// Maps a final SIP failure to the call status the API reports.
 pub fn failure_status(code: u16) -> &'static str {
     match code {
@@ -554,4 +599,50 @@ async fn serve_stream(stream: TcpStream, peer: SocketAddr, commands: mpsc::Sende
         }
     }
     let _ = commands.send(Command::StreamClosed { peer }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "BOLTCALL_SIP_ALLOWLIST" => Some("10.0.0.0/8, 192.0.2.7".into()),
+                "BOLTCALL_SIP_USERS" => Some("trunk:s3cret".into()),
+                "BOLTCALL_SIP_TRUNK" => Some("192.0.2.1:5060".into()),
+                "BOLTCALL_SIP_TRUNK_USERNAME" => Some("acct".into()),
+                "BOLTCALL_SIP_TRUNK_PASSWORD" => Some("pw".into()),
+                "BOLTCALL_RTP_TIMEOUT" => Some("12".into()),
+                _ => None,
+            })
+            .unwrap();
+        let settings = SipSettings::from_config(&config).unwrap();
+        assert_eq!(settings.allowlist.len(), 2);
+        assert_eq!(
+            settings.users,
+            vec![("trunk".to_string(), "s3cret".to_string())]
+        );
+        assert_eq!(
+            settings.trunk_credentials,
+            Some(("acct".into(), "pw".into()))
+        );
+        assert_eq!(settings.rtp_timeout, Duration::from_secs(12));
+        config.sip_users = vec!["nopassword".into()];
+        assert!(SipSettings::from_config(&config).is_err());
+        config.sip_users.clear();
+        config.sip_allowlist = vec!["10.0.0.0/99".into()];
+        assert!(SipSettings::from_config(&config).is_err());
+    }
+
+    #[test]
+    fn sip_failures_map_to_call_statuses() {
+        assert_eq!(failure_status(486), "busy");
+        assert_eq!(failure_status(408), "no-answer");
+        assert_eq!(failure_status(487), "no-answer");
+        assert_eq!(failure_status(503), "failed");
+    }
 }
