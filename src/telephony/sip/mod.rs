@@ -11,3 +11,5 @@ pub mod transaction;
 
 #[cfg(test)]
 mod endpoint_tests;
+#[cfg(test)]
+mod fuzz_tests;
