@@ -6,6 +6,7 @@
 pub mod frame;
 
 pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};
+pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
