@@ -2,3 +2,4 @@
 //! tools, knowledge and prompts.
 
 pub mod tools;
+pub mod turn;
