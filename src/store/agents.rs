@@ -1,0 +1,210 @@
+//! Agents: the call path looks them up by phone number; the API manages them per scope.
+
+use super::{
+    AgentPatch, AgentRecord, NewAgent, Page, PageRequest, Scope, Store, StoreError, new_id, now_ts,
+    on_pool,
+};
+
+const COLUMNS: &str = "id, workspace_id, live, name, voice_id, greeting, prompt, \
+                       knowledge_base_id, phone_number, status, created_at, updated_at";
+
+impl Store {
+    /// The agent answering calls to `phone`: live agents first, then active before paused.
+    pub async fn find_agent_by_phone(
+        &self,
+        phone: &str,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE phone_number = $1 \
+             ORDER BY live DESC, CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at LIMIT 1"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(phone)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+
+    pub async fn get_agent(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE workspace_id = $1 AND live = $2 AND id = $3"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(&scope.workspace_id)
+            .bind(scope.live)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+
+    pub async fn list_agents(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<Page<AgentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE workspace_id = $1 AND live = $2 \
+             ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+        );
+        let count = "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND live = $2";
+        on_pool!(self, pool => {
+            let items = sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+                .bind(&scope.workspace_id)
+                .bind(scope.live)
+                .bind(i64::from(page.limit))
+                .bind(page.offset())
+                .fetch_all(pool)
+                .await?;
+            let (total,): (i64,) = sqlx::query_as(count)
+                .bind(&scope.workspace_id)
+                .bind(scope.live)
+                .fetch_one(pool)
+                .await?;
+            Ok(Page { items, total })
+        })
+    }
+
+    /// Creates an agent; a phone number already routed to another agent of the same mode is a
+    /// conflict (a number can reach only one agent).
+    pub async fn create_agent(
+        &self,
+        scope: &Scope,
+        new: NewAgent,
+    ) -> Result<AgentRecord, StoreError> {
+        if let Some(phone) = &new.phone_number {
+            self.ensure_phone_free(scope.live, phone, None).await?;
+        }
+        let now = now_ts();
+        let record = AgentRecord {
+            id: new_id("agent_"),
+            workspace_id: scope.workspace_id.clone(),
+            live: scope.live,
+            name: new.name,
+            voice_id: new.voice_id,
+            greeting: new.greeting,
+            prompt: new.prompt,
+            knowledge_base_id: new.knowledge_base_id,
+            phone_number: new.phone_number,
+            status: "active".into(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let sql = format!(
+            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        on_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&record.id)
+            .bind(&record.workspace_id)
+            .bind(record.live)
+            .bind(&record.name)
+            .bind(&record.voice_id)
+            .bind(&record.greeting)
+            .bind(&record.prompt)
+            .bind(&record.knowledge_base_id)
+            .bind(&record.phone_number)
+            .bind(&record.status)
+            .bind(&record.created_at)
+            .bind(&record.updated_at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(record)
+    }
+
+    /// Applies `patch`; `None` when the agent does not exist in `scope`.
+    pub async fn update_agent(
+        &self,
+        scope: &Scope,
+        id: &str,
+        patch: AgentPatch,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let Some(mut agent) = self.get_agent(scope, id).await? else {
+            return Ok(None);
+        };
+        if let Some(Some(phone)) = &patch.phone_number {
+            self.ensure_phone_free(scope.live, phone, Some(id)).await?;
+        }
+        if let Some(v) = patch.name {
+            agent.name = v;
+        }
+        if let Some(v) = patch.voice_id {
+            agent.voice_id = v;
+        }
+        if let Some(v) = patch.greeting {
+            agent.greeting = v;
+        }
+        if let Some(v) = patch.prompt {
+            agent.prompt = v;
+        }
+        if let Some(v) = patch.knowledge_base_id {
+            agent.knowledge_base_id = v;
+        }
+        if let Some(v) = patch.phone_number {
+            agent.phone_number = v;
+        }
+        if let Some(v) = patch.status {
+            agent.status = v;
+        }
+        agent.updated_at = now_ts();
+        let sql = "UPDATE agents SET name = $1, voice_id = $2, greeting = $3, prompt = $4, \
+                   knowledge_base_id = $5, phone_number = $6, status = $7, updated_at = $8 \
+                   WHERE id = $9 AND workspace_id = $10 AND live = $11";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(&agent.name)
+            .bind(&agent.voice_id)
+            .bind(&agent.greeting)
+            .bind(&agent.prompt)
+            .bind(&agent.knowledge_base_id)
+            .bind(&agent.phone_number)
+            .bind(&agent.status)
+            .bind(&agent.updated_at)
+            .bind(id)
+            .bind(&scope.workspace_id)
+            .bind(scope.live)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(Some(agent))
+    }
+
+    /// Deletes an agent; `false` when it did not exist in `scope`. Its calls stay on record.
+    pub async fn delete_agent(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM agents WHERE id = $1 AND workspace_id = $2 AND live = $3";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(&scope.workspace_id)
+            .bind(scope.live)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    async fn ensure_phone_free(
+        &self,
+        live: bool,
+        phone: &str,
+        except_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "SELECT id FROM agents WHERE phone_number = $1 AND live = $2 AND id <> $3";
+        let taken: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(phone)
+            .bind(live)
+            .bind(except_id.unwrap_or(""))
+            .fetch_optional(pool)
+            .await?);
+        match taken {
+            Some(_) => Err(StoreError::Conflict(format!(
+                "phone_number {phone} is already assigned to another agent"
+            ))),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Calls: created and finished by the call path, read by the API.
+
+use chrono::{DateTime, Utc};
+
+use super::events::insert_event;
+use super::{
+    CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, Scope, Store, StoreError,
+    bind_filter, format_ts, new_id, now_ts, on_pool, to_json_text,
+};
+
+const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
+                       carrier_call_id, context, status, duration_seconds, sentiment, summary, \
+                       tags, transcript, recording_path, latency, end_reason, created_at, ended_at";
+
+/// Filters of `GET /v1/calls`.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub agent_id: Option<String>,
+    pub direction: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Records a new call and its `call.started` event in one transaction.
+    pub async fn create_call(&self, scope: &Scope, new: NewCall) -> Result<CallRecord, StoreError> {
+        let now = now_ts();
+        let mut call = CallRecord {
+            id: new_id("call_"),
+            workspace_id: scope.workspace_id.clone(),
+            live: scope.live,
+            agent_id: new.agent_id,
+            direction: new.direction,
+            caller: new.caller,
+            to: new.to,
+            carrier_call_id: new.carrier_call_id,
+            context: new.context,
+            status: new.status,
+            duration_seconds: None,
+            sentiment: None,
+            summary: None,
+            tags: Default::default(),
+            transcript: Default::default(),
+            recording_path: None,
+            latency: super::JsonText(serde_json::Value::Object(Default::default())),
+            end_reason: None,
+            recording_url: None,
+            transcript_url: String::new(),
+            created_at: now,
+            ended_at: None,
+        };
+        self.fill_urls(&mut call);
+        let sql = format!(
+            "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, $11, NULL, $11)"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&call.id)
+                .bind(&call.workspace_id)
+                .bind(call.live)
+                .bind(&call.agent_id)
+                .bind(&call.direction)
+                .bind(&call.caller)
+                .bind(&call.to)
+                .bind(&call.carrier_call_id)
+                .bind(&call.context)
+                .bind(&call.status)
+                .bind(&call.created_at)
+                .execute(&mut *tx)
+                .await?;
+            insert_event!(&mut *tx, &call.workspace_id, call.live, "call.started", &call)?;
+            tx.commit().await?;
+        });
+        Ok(call)
+    }
+
+    pub async fn get_call(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<CallRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM calls WHERE workspace_id = $1 AND live = $2 AND id = $3"
+        );
+        let call = on_pool!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(&scope.workspace_id)
+            .bind(scope.live)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        Ok(call.map(|mut c| {
+            self.fill_urls(&mut c);
+            c
+        }))
+    }
+
+    /// A call by id alone (the call path and the dialer, which are not scoped by a key).
+    pub async fn get_call_by_id(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE id = $1");
+        let call = on_pool!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        Ok(call.map(|mut c| {
+            self.fill_urls(&mut c);
+            c
+        }))
+    }
+
+    pub async fn list_calls(
+        &self,
+        scope: &Scope,
+        filter: &CallFilter,
+        page: PageRequest,
+    ) -> Result<Page<CallRecord>, StoreError> {
+        let mut f = Filter::scoped(scope);
+        if let Some(v) = &filter.agent_id {
+            f.push("agent_id", "=", v.clone());
+        }
+        if let Some(v) = &filter.direction {
+            f.push("direction", "=", v.clone());
+        }
+        if let Some(v) = filter.from {
+            f.push("created_at", ">=", format_ts(v));
+        }
+        if let Some(v) = filter.to {
+            f.push("created_at", "<=", format_ts(v));
+        }
+        let n = f.values.len();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM calls WHERE {} ORDER BY created_at DESC, id LIMIT ${} OFFSET ${}",
+            f.where_sql(),
+            n + 1,
+            n + 2
+        );
+        let count = format!("SELECT COUNT(*) FROM calls WHERE {}", f.where_sql());
+        let mut page_out = on_pool!(self, pool => {
+            let items = bind_filter!(sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql)), f)
+                .bind(i64::from(page.limit))
+                .bind(page.offset())
+                .fetch_all(pool)
+                .await?;
+            let (total,): (i64,) =
+                bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(count)), f)
+                    .fetch_one(pool)
+                    .await?;
+            Page { items, total }
+        });
+        for call in &mut page_out.items {
+            self.fill_urls(call);
+        }
+        Ok(page_out)
+    }
+
+    /// Moves a call to `status` (`in-progress` once answered, …).
+    pub async fn set_call_status(&self, call_id: &str, status: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE calls SET status = $1, updated_at = $2 WHERE id = $3";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(status)
+            .bind(now_ts())
+            .bind(call_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Writes the end of a call, its `call.completed` (or `call.missed`) event and its billable
+    /// minutes in one transaction.
+    pub async fn finish_call(
+        &self,
+        call_id: &str,
+        outcome: CallOutcome,
+    ) -> Result<CallRecord, StoreError> {
+        let Some(mut call) = self.get_call_by_id(call_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let duration = i64::try_from(outcome.duration_seconds).unwrap_or(i64::MAX);
+        call.status = outcome.status;
+        call.duration_seconds = Some(duration);
+        call.transcript = super::JsonText(outcome.transcript);
+        call.summary = outcome.summary;
+        call.sentiment = outcome.sentiment;
+        call.tags = super::JsonText(outcome.tags);
+        call.recording_path = outcome.recording_path;
+        call.latency = super::JsonText(outcome.latency);
+        call.end_reason = outcome.end_reason;
+        call.ended_at = Some(format_ts(outcome.ended_at));
+        self.fill_urls(&mut call);
+        let event = if call.status == "missed" {
+            "call.missed"
+        } else {
+            "call.completed"
+        };
+        let minutes = duration.saturating_add(59) / 60;
+        let day = outcome.ended_at.format("%Y-%m-%d").to_string();
+        let sql = "UPDATE calls SET status = $1, duration_seconds = $2, transcript = $3, \
+                   summary = $4, sentiment = $5, tags = $6, recording_path = $7, latency = $8, \
+                   end_reason = $9, ended_at = $10, updated_at = $11 WHERE id = $12";
+        let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
+                           DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(&call.status)
+                .bind(duration)
+                .bind(to_json_text(&call.transcript))
+                .bind(&call.summary)
+                .bind(&call.sentiment)
+                .bind(to_json_text(&call.tags))
+                .bind(&call.recording_path)
+                .bind(to_json_text(&call.latency))
+                .bind(&call.end_reason)
+                .bind(&call.ended_at)
+                .bind(now_ts())
+                .bind(&call.id)
+                .execute(&mut *tx)
+                .await?;
+            if minutes > 0 {
+                sqlx::query(minutes_sql)
+                    .bind(&call.workspace_id)
+                    .bind(call.live)
+                    .bind(&day)
+                    .bind(minutes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_event!(&mut *tx, &call.workspace_id, call.live, event, &call)?;
+            tx.commit().await?;
+        });
+        Ok(call)
+    }
+
+    /// Marks calls left ringing or in progress by a previous run as failed (called at start:
+    /// no call survives a restart).
+    pub async fn fail_interrupted_calls(&self) -> Result<u64, StoreError> {
+        let sql = "UPDATE calls SET status = 'failed', end_reason = 'engine restarted', \
+                   updated_at = $1 WHERE status IN ('ringing', 'in-progress')";
+        Ok(on_pool!(self, pool => sqlx::query(sql)
+            .bind(now_ts())
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    fn fill_urls(&self, call: &mut CallRecord) {
+        let base = format!("{}/v1/calls/{}", self.public_url, call.id);
+        call.recording_url = call
+            .recording_path
+            .as_ref()
+            .map(|_| format!("{base}/recording"));
+        call.transcript_url = format!("{base}/transcript");
+    }
+}

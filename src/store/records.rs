@@ -1,0 +1,335 @@
+//! Stored resources. Each serialises to exactly its public `/v1` shape (internal columns are
+//! skipped), which is also the `data` of the events it causes.
+
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
+
+use super::time::public_ts;
+
+fn ts<S: Serializer>(stored: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&public_ts(stored))
+}
+
+fn opt_ts<S: Serializer>(stored: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match stored {
+        Some(t) => s.serialize_str(&public_ts(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A JSON value kept in a TEXT column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonText<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> TryFrom<String> for JsonText<T> {
+    type Error = serde_json::Error;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&text).map(JsonText)
+    }
+}
+
+impl<T: Serialize> Serialize for JsonText<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<T> std::ops::Deref for JsonText<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AgentRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub name: String,
+    pub voice_id: String,
+    pub greeting: Option<String>,
+    pub prompt: Option<String>,
+    pub knowledge_base_id: Option<String>,
+    pub phone_number: Option<String>,
+    /// `active` or `paused`.
+    pub status: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct KnowledgeBaseRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub name: String,
+    pub description: Option<String>,
+    /// Number of documents in the knowledge base.
+    pub document_count: i64,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: String,
+}
+
+/// A text document of a knowledge base.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct KnowledgeDocument {
+    pub id: String,
+    pub knowledge_base_id: String,
+    pub title: String,
+    #[sqlx(rename = "body")]
+    pub text: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+}
+
+/// One turn of a call transcript, with its position in the call (ms since answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptEntry {
+    /// `agent` or `caller`.
+    pub role: String,
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct CallRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub agent_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub caller: String,
+    #[sqlx(rename = "to_number")]
+    pub to: String,
+    #[serde(skip)]
+    pub carrier_call_id: Option<String>,
+    /// Briefing given to the agent for an outbound call.
+    pub context: Option<String>,
+    /// `ringing`, `in-progress`, `completed`, `missed`, `failed`, `busy` or `no-answer`.
+    pub status: String,
+    pub duration_seconds: Option<i64>,
+    /// `positive`, `neutral` or `negative`.
+    pub sentiment: Option<String>,
+    pub summary: Option<String>,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<String>)]
+    pub tags: JsonText<Vec<String>>,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<TranscriptEntry>)]
+    pub transcript: JsonText<Vec<TranscriptEntry>>,
+    #[serde(skip)]
+    pub recording_path: Option<String>,
+    /// Per-turn latency breakdown recorded by the call path.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Object)]
+    pub latency: JsonText<serde_json::Value>,
+    pub end_reason: Option<String>,
+    /// Set by the store from the public URL; `null` until a recording exists.
+    #[sqlx(skip)]
+    pub recording_url: Option<String>,
+    #[sqlx(skip)]
+    pub transcript_url: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+    #[serde(serialize_with = "opt_ts")]
+    #[schema(value_type = Option<String>)]
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct LeadRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// `new`, `contacted`, `qualified` or `converted`.
+    pub status: String,
+    pub source: Option<String>,
+    pub score: Option<i64>,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<String>)]
+    pub tags: JsonText<Vec<String>>,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+    #[serde(serialize_with = "ts")]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct MessageRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    /// `sms`, `whatsapp` or `email`.
+    pub channel: String,
+    /// `outbound` or `inbound`.
+    pub direction: String,
+    #[sqlx(rename = "to_number")]
+    pub to: String,
+    pub from_number: Option<String>,
+    pub body: Option<String>,
+    pub template: Option<String>,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Option<Object>)]
+    pub variables: JsonText<Option<serde_json::Value>>,
+    pub lead_id: Option<String>,
+    /// `queued`, `sent`, `delivered` or `failed`.
+    pub status: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AppointmentRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub lead_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub title: String,
+    #[serde(serialize_with = "ts")]
+    pub start_time: String,
+    #[serde(serialize_with = "ts")]
+    pub end_time: String,
+    /// `upcoming`, `completed` or `cancelled`.
+    pub status: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct WebhookRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub workspace_id: String,
+    #[serde(skip)]
+    pub live: bool,
+    pub url: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<String>)]
+    pub events: JsonText<Vec<String>>,
+    /// Signing secret; shown only in the response that created the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `active`.
+    pub status: String,
+    #[serde(serialize_with = "ts")]
+    pub created_at: String,
+}
+
+/// A call as the call path creates it.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub agent_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub caller: String,
+    pub to: String,
+    pub carrier_call_id: Option<String>,
+    pub status: String,
+    /// Outbound briefing for the agent.
+    pub context: Option<String>,
+}
+
+/// Everything the call path knows when a call ends.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// `completed`, `missed`, `failed`, `busy` or `no-answer`.
+    pub status: String,
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    pub duration_seconds: u64,
+    pub transcript: Vec<TranscriptEntry>,
+    pub summary: Option<String>,
+    pub sentiment: Option<String>,
+    pub tags: Vec<String>,
+    /// Path of the stereo WAV, when one was written.
+    pub recording_path: Option<String>,
+    /// Per-turn latency breakdown, exposed as-is by `GET /v1/calls/:id`.
+    pub latency: serde_json::Value,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewLead {
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Fields to change on a lead; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LeadPatch {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<String>,
+    pub source: Option<String>,
+    pub score: Option<i64>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAppointment {
+    pub lead_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub title: String,
+    pub start_time: chrono::DateTime<chrono::Utc>,
+    pub end_time: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub name: String,
+    pub voice_id: String,
+    pub greeting: Option<String>,
+    pub prompt: Option<String>,
+    pub knowledge_base_id: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+/// Fields to change on an agent; the outer `None` leaves a field as it is, `Some(None)` clears
+/// an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub voice_id: Option<String>,
+    pub greeting: Option<Option<String>>,
+    pub prompt: Option<Option<String>>,
+    pub knowledge_base_id: Option<Option<String>>,
+    pub phone_number: Option<Option<String>>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: String,
+    pub to: String,
+    pub from_number: Option<String>,
+    pub body: Option<String>,
+    pub template: Option<String>,
+    pub variables: Option<serde_json::Value>,
+    pub lead_id: Option<String>,
+}

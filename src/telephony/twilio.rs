@@ -1,1 +1,0 @@
-//! Twilio Media Streams: the voice webhook (TwiML) and the bidirectional stream WebSocket.

@@ -1,0 +1,20 @@
+//! Twilio Media Streams: the voice webhook (TwiML) and the bidirectional stream WebSocket.
+
+pub mod protocol;
+pub mod signature;
+pub mod twiml;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::agent::session::CallServices;
+
+/// `POST /carrier/twilio/voice` and `GET /carrier/twilio/stream`.
+pub fn router(services: Arc<CallServices>) -> Router {
+    Router::new()
+        .route("/carrier/twilio/voice", post(webhook::voice))
+        .with_state(services)
+}

@@ -1,0 +1,146 @@
+//! `POST /carrier/twilio/voice`: Twilio asks what to do with a call; we answer with TwiML that
+//! connects it to our Media Streams WebSocket, or says why we cannot take it.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::signature;
+use super::twiml::{Answer, stream_url};
+use crate::agent::session::CallServices;
+use crate::store::{CallOutcome, NewCall, Scope};
+
+const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
+const AGENT_PAUSED: &str =
+    "Sorry, nobody can take your call right now. Please try again later. Goodbye.";
+const ENGINE_ERROR: &str = "Sorry, we cannot take your call right now. Goodbye.";
+
+pub async fn voice(
+    State(services): State<Arc<CallServices>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected a form-encoded Twilio webhook",
+        )
+            .into_response();
+    };
+    if let Some(token) = services.config.twilio_auth_token.as_deref() {
+        let url = format!(
+            "{}{}",
+            services.config.public_url(),
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        let given = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !signature::is_valid(token, &url, &params, given) {
+            tracing::warn!(%url, "twilio voice webhook with a bad or missing signature");
+            return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
+        }
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (to, from, call_sid) = (param("To"), param("From"), param("CallSid"));
+    twiml(answer(&services, &to, &from, &call_sid).await)
+}
+
+async fn answer(services: &CallServices, to: &str, from: &str, call_sid: &str) -> Answer {
+    let agent = match services.store.find_agent_by_phone(to).await {
+        Ok(Some(agent)) => agent,
+        Ok(None) => {
+            tracing::info!(%to, %call_sid, "twilio call to a number no agent answers");
+            return Answer::Reject {
+                message: NOT_IN_SERVICE.into(),
+            };
+        }
+        Err(e) => {
+            tracing::error!(%to, %call_sid, "agent lookup failed: {e}");
+            return Answer::Reject {
+                message: ENGINE_ERROR.into(),
+            };
+        }
+    };
+    if agent.status != "active" {
+        let scope = Scope {
+            workspace_id: agent.workspace_id.clone(),
+            live: agent.live,
+        };
+        if let Err(e) = record_missed(services, &scope, &agent.id, to, from, call_sid).await {
+            tracing::error!(%call_sid, "cannot record the missed call: {e}");
+        }
+        return Answer::Reject {
+            message: AGENT_PAUSED.into(),
+        };
+    }
+    Answer::Stream {
+        url: stream_url(&services.config.public_url()),
+        parameters: vec![
+            ("agent_id".into(), agent.id),
+            ("call_sid".into(), call_sid.into()),
+            ("from".into(), from.into()),
+            ("to".into(), to.into()),
+        ],
+    }
+}
+
+/// A call to a paused agent: recorded, so the operator sees it (and gets `call.missed`).
+async fn record_missed(
+    services: &CallServices,
+    scope: &Scope,
+    agent_id: &str,
+    to: &str,
+    from: &str,
+    call_sid: &str,
+) -> Result<(), crate::store::StoreError> {
+    let call = services
+        .store
+        .create_call(
+            scope,
+            NewCall {
+                agent_id: agent_id.into(),
+                direction: "inbound".into(),
+                caller: from.into(),
+                to: to.into(),
+                carrier_call_id: Some(call_sid.into()),
+                status: "ringing".into(),
+                context: None,
+            },
+        )
+        .await?;
+    services
+        .store
+        .finish_call(
+            &call.id,
+            CallOutcome {
+                status: "missed".into(),
+                ended_at: chrono::Utc::now(),
+                duration_seconds: 0,
+                transcript: Vec::new(),
+                summary: None,
+                sentiment: None,
+                tags: Vec::new(),
+                recording_path: None,
+                latency: serde_json::json!({}),
+                end_reason: Some("agent_paused".into()),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+fn twiml(answer: Answer) -> Response {
+    ([(header::CONTENT_TYPE, "application/xml")], answer.to_xml()).into_response()
+}
