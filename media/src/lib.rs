@@ -8,5 +8,7 @@ pub mod frame;
 pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};
 pub mod g711;
 pub mod pacer;
+pub mod recorder;
 pub mod resample;
+pub mod rtp;
 pub mod vad;
