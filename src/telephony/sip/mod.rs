@@ -5,6 +5,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod message;
 pub mod policy;
+pub mod routing;
 pub mod sdp;
 pub mod service;
 pub mod transaction;
