@@ -146,9 +146,10 @@ impl Store {
         from_day: &str,
         to_day: &str,
     ) -> Result<(i64, i64, i64), StoreError> {
-        let minutes_sql = "SELECT COALESCE(SUM(minutes), 0) FROM call_minutes \
+        // PostgreSQL sums BIGINT into NUMERIC: cast back so both engines decode an i64.
+        let minutes_sql = "SELECT CAST(COALESCE(SUM(minutes), 0) AS BIGINT) FROM call_minutes \
              WHERE workspace_id = $1 AND live = $2 AND day >= $3 AND day <= $4";
-        let api_sql = "SELECT COALESCE(SUM(calls), 0) FROM api_usage \
+        let api_sql = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM api_usage \
              WHERE workspace_id = $1 AND live = $2 AND day >= $3 AND day <= $4";
         // Message timestamps start with the day, so a day range is a text range.
         let sms_sql = "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND live = $2 \
