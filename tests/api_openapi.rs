@@ -258,7 +258,7 @@ async fn every_endpoint_answers_as_documented() {
                 sentiment: Some("neutral".into()),
                 tags: vec![],
                 recording_path: Some(wav.display().to_string()),
-                latency: json!({"turns": [{"response_ms": 300}]}),
+                latency: json!({"turns": [{"voice_to_voice_ms": 300}]}),
                 end_reason: None,
             },
         )
