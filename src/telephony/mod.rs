@@ -2,6 +2,7 @@
 
 pub mod dialer;
 pub mod leg;
+pub mod rtp;
 pub mod sip;
 pub mod twilio;
 pub mod unplaced_dialer;
