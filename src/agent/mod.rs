@@ -1,5 +1,9 @@
 //! The agent side of a call: the turn-taking state machine, the session that drives one call,
 //! tools, knowledge and prompts.
 
+pub mod dates;
+pub mod knowledge;
 pub mod session;
+pub mod spoken;
 pub mod tools;
+pub mod turn;

@@ -5,3 +5,63 @@ pub mod llm;
 pub mod models;
 pub mod stt;
 pub mod tts;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use stt::SpeechToText;
+use tts::TextToSpeech;
+
+/// The speech-to-text engine `config.stt` names; installs the offline model on first use.
+pub async fn build_stt(config: &Config) -> anyhow::Result<Arc<dyn SpeechToText>> {
+    match config.stt.as_str() {
+        "offline" | "whisper" => {
+            let paths = models::ensure_installed(&config.data_dir)
+                .await
+                .context("installing the offline speech models (`boltcall models install`)")?;
+            let whisper =
+                tokio::task::spawn_blocking(move || stt::whisper::WhisperStt::load(&paths.whisper))
+                    .await??;
+            Ok(Arc::new(whisper))
+        }
+        "deepgram" | "openai" => anyhow::bail!(
+            "stt = {:?} (BOLTCALL_STT): network speech-to-text is not available yet; use \"offline\"",
+            config.stt
+        ),
+        other => anyhow::bail!(
+            "stt = {other:?} (BOLTCALL_STT) is not a speech-to-text engine; expected \"offline\""
+        ),
+    }
+}
+
+/// The text-to-speech engine `config.tts` names. Piper falls back to espeak-ng, with a
+/// warning, when its model cannot be installed or loaded.
+pub async fn build_tts(config: &Config) -> anyhow::Result<Arc<dyn TextToSpeech>> {
+    match config.tts.as_str() {
+        "piper" => {
+            let piper = async {
+                let paths = models::ensure_installed(&config.data_dir).await?;
+                let piper = tokio::task::spawn_blocking(move || tts::piper::PiperTts::load(&paths))
+                    .await??;
+                anyhow::Ok(piper)
+            };
+            match piper.await {
+                Ok(piper) => Ok(Arc::new(piper)),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "Piper is unavailable; speaking with espeak-ng");
+                    Ok(Arc::new(tts::espeak::EspeakTts))
+                }
+            }
+        }
+        "espeak" => Ok(Arc::new(tts::espeak::EspeakTts)),
+        "openai" | "elevenlabs" => anyhow::bail!(
+            "tts = {:?} (BOLTCALL_TTS): network text-to-speech is not available yet; use \"piper\" or \"espeak\"",
+            config.tts
+        ),
+        other => anyhow::bail!(
+            "tts = {other:?} (BOLTCALL_TTS) is not a text-to-speech engine; expected \"piper\" or \"espeak\""
+        ),
+    }
+}

@@ -1,5 +1,7 @@
 //! Speech-to-text: one streaming session per call.
 
+pub mod whisper;
+
 use media::Frame;
 use tokio::sync::mpsc;
 

@@ -1,5 +1,9 @@
 //! Text-to-speech: streams 16 kHz audio of one piece of text as synthesis proceeds.
 
+pub mod espeak;
+mod pcm;
+pub mod piper;
+mod sentences;
 pub mod voices;
 
 use tokio::sync::mpsc;

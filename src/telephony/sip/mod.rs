@@ -1,1 +1,13 @@
 //! SIP trunk signalling: sans-IO transactions and dialogs, with UDP/TCP IO at the edge.
+
+pub mod auth;
+pub mod dialog;
+pub mod endpoint;
+pub mod message;
+pub mod policy;
+pub mod sdp;
+pub mod service;
+pub mod transaction;
+
+#[cfg(test)]
+mod endpoint_tests;

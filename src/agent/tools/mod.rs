@@ -1,5 +1,10 @@
 //! Tools the brain can call during a call: the same interface for the offline brain and LLMs.
 
+pub mod arguments;
+mod call_tools;
+
+pub use call_tools::CallTools;
+
 use futures::future::BoxFuture;
 use serde::Serialize;
 

@@ -1,0 +1,244 @@
+//! Offline speech recognition with Whisper base through whisper.cpp (`whisper-rs`).
+//!
+//! One model context is shared by every call; each decode gets its own state on a blocking
+//! thread, and a semaphore keeps decodes to what the cores can run at once so CPU-bound
+//! decoding never starves the async runtime. Speech is decoded per VAD segment: the growing
+//! tail of the segment is re-decoded about every second for partials; long speech is cut at
+//! pauses into chunks decoded for good while the caller talks, so at the end of the turn only
+//! the last few seconds remain to decode.
+
+mod cleanup;
+mod segmenter;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::sync::{Semaphore, mpsc};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use super::{SpeechToText, SttEvent, SttInput, SttStream};
+use segmenter::{Job, Segmenter};
+
+const RATE: usize = 16_000;
+/// whisper.cpp ignores input shorter than one second: shorter segments are padded with silence.
+const MIN_SAMPLES: usize = RATE * 5 / 4;
+/// Encoder positions per second of audio (1500 for 30 s).
+const CTX_PER_SECOND: usize = 50;
+/// Extra encoder positions past the audio: a little context helps short utterances.
+const CTX_MARGIN: usize = 64;
+const MAX_AUDIO_CTX: usize = 1500;
+/// Frames buffered between the session and the recogniser (4 s).
+const INPUT_BUFFER: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhisperError {
+    #[error("cannot load the Whisper model {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("whisper decode failed: {0}")]
+    Decode(String),
+}
+
+/// Whisper base, shared by all calls.
+pub struct WhisperStt {
+    engine: Arc<Engine>,
+}
+
+struct Engine {
+    ctx: WhisperContext,
+    /// Concurrent decodes allowed.
+    permits: Semaphore,
+    /// Threads per decode.
+    threads: usize,
+}
+
+impl WhisperStt {
+    pub fn load(model: &Path) -> Result<Self, WhisperError> {
+        // Route whisper.cpp's logging away from stderr.
+        whisper_rs::install_logging_hooks();
+        let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
+            .map_err(|e| WhisperError::Load {
+                path: model.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(4);
+        Ok(WhisperStt {
+            engine: Arc::new(Engine {
+                ctx,
+                permits: Semaphore::new((cores / threads).max(1)),
+                threads,
+            }),
+        })
+    }
+
+    /// Transcribes one utterance of 16 kHz audio (the benchmark and tests use this directly).
+    pub async fn transcribe(&self, samples: Vec<i16>) -> Result<String, WhisperError> {
+        self.engine.clone().transcribe(samples).await
+    }
+}
+
+impl Engine {
+    async fn transcribe(self: Arc<Self>, samples: Vec<i16>) -> Result<String, WhisperError> {
+        let voiced = cleanup::voiced_frames(&samples);
+        if voiced < cleanup::MIN_VOICED_FRAMES {
+            return Ok(String::new());
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| WhisperError::Decode(e.to_string()))?;
+        let engine = self.clone();
+        let text = tokio::task::spawn_blocking(move || engine.decode(&samples))
+            .await
+            .map_err(|e| WhisperError::Decode(e.to_string()))??;
+        Ok(cleanup::clean(&text, voiced))
+    }
+
+    /// Greedy, English, no timestamps, no context from earlier decodes, and an encoder window
+    /// sized to the utterance (a 30 s window would cost four times as much).
+    fn decode(&self, samples: &[i16]) -> Result<String, WhisperError> {
+        let mut audio: Vec<f32> = samples.iter().map(|s| f32::from(*s) / 32768.0).collect();
+        if audio.len() < MIN_SAMPLES {
+            audio.resize(MIN_SAMPLES, 0.0);
+        }
+        let audio_ctx = (audio.len() * CTX_PER_SECOND).div_ceil(RATE) + CTX_MARGIN;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_language(Some("en"));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_no_timestamps(true);
+        params.set_single_segment(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_audio_ctx(audio_ctx.min(MAX_AUDIO_CTX) as i32);
+        params.set_n_threads(self.threads as i32);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        let err = |e: whisper_rs::WhisperError| WhisperError::Decode(e.to_string());
+        let mut state = self.ctx.create_state().map_err(err)?;
+        state.full(params, &audio).map_err(err)?;
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            if segment.no_speech_probability() > cleanup::NO_SPEECH_PROB {
+                continue;
+            }
+            text.push_str(&segment.to_str_lossy().map_err(err)?);
+        }
+        Ok(text.trim().to_string())
+    }
+}
+
+impl SpeechToText for WhisperStt {
+    fn name(&self) -> &'static str {
+        "whisper"
+    }
+
+    fn open(&self) -> SttStream {
+        let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
+        let (events_tx, events_rx) = mpsc::channel(32);
+        tokio::spawn(run_stream(self.engine.clone(), input_rx, events_tx));
+        SttStream {
+            input: input_tx,
+            events: events_rx,
+        }
+    }
+}
+
+enum Kind {
+    Partial,
+    Commit,
+    Final,
+}
+
+fn decode(
+    engine: &Arc<Engine>,
+    kind: Kind,
+    audio: Vec<i16>,
+) -> impl Future<Output = (Kind, Result<String, WhisperError>)> + use<> {
+    let transcription = engine.clone().transcribe(audio);
+    async move { (kind, transcription.await) }
+}
+
+fn joined(committed: &str, tail: &str) -> String {
+    match (committed.is_empty(), tail.is_empty()) {
+        (true, _) => tail.to_string(),
+        (_, true) => committed.to_string(),
+        _ => format!("{committed} {tail}"),
+    }
+}
+
+/// Drives one call's recognition: reads inputs without waiting on decodes, decodes settled
+/// chunks of long speech as they are cut, runs at most one partial decode at a time, and
+/// handles results in the order the decodes were started.
+async fn run_stream(
+    engine: Arc<Engine>,
+    mut input: mpsc::Receiver<SttInput>,
+    events: mpsc::Sender<SttEvent>,
+) {
+    let mut segmenter = Segmenter::default();
+    let mut pending = FuturesOrdered::new();
+    // Words of the current segment's chunks already decoded for good.
+    let mut committed = String::new();
+    let mut last_partial = String::new();
+    let mut input_open = true;
+    loop {
+        if pending.is_empty() && segmenter.partial_due() {
+            pending.push_back(decode(&engine, Kind::Partial, segmenter.take_partial()));
+        }
+        if !input_open && pending.is_empty() {
+            return;
+        }
+        tokio::select! {
+            msg = input.recv(), if input_open => match msg {
+                Some(msg) => {
+                    let (kind, audio) = match segmenter.push(msg) {
+                        Some(Job::Commit(audio)) => (Kind::Commit, audio),
+                        Some(Job::Final(audio)) => (Kind::Final, audio),
+                        None => continue,
+                    };
+                    pending.push_back(decode(&engine, kind, audio));
+                }
+                // The session hung up: finish what was asked, then stop.
+                None => input_open = false,
+            },
+            Some((kind, result)) = pending.next(), if !pending.is_empty() => {
+                let event = match (kind, result) {
+                    (Kind::Partial, Ok(text)) => {
+                        let text = joined(&committed, &text);
+                        if text.is_empty() || text == last_partial {
+                            continue;
+                        }
+                        last_partial.clone_from(&text);
+                        SttEvent::Partial { text }
+                    }
+                    (Kind::Commit, Ok(text)) => {
+                        committed = joined(&committed, &text);
+                        continue;
+                    }
+                    (Kind::Final, Ok(text)) => {
+                        let text = joined(&std::mem::take(&mut committed), &text);
+                        last_partial.clear();
+                        SttEvent::Final { text }
+                    }
+                    (Kind::Partial | Kind::Commit, Err(e)) => {
+                        tracing::warn!(error = %e, "decode failed; the words of this stretch are lost");
+                        continue;
+                    }
+                    (Kind::Final, Err(e)) => {
+                        committed.clear();
+                        last_partial.clear();
+                        SttEvent::Error { message: e.to_string() }
+                    }
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

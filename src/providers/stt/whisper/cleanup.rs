@@ -1,0 +1,120 @@
+//! What Whisper says about silence is not speech: it writes annotations (`[BLANK_AUDIO]`,
+//! `(music)`) and, on near-silent audio, stock phrases from its training subtitles.
+
+/// 20 ms frames louder than this RMS (about −46 dBFS) count as voiced.
+const VOICED_RMS: f64 = 160.0;
+/// Segments with less voiced audio than this are not decoded at all.
+pub const MIN_VOICED_FRAMES: usize = 5;
+/// Below this much voiced audio, Whisper's favourite phantom phrases are dropped.
+const PHANTOM_MAX_VOICED_FRAMES: usize = 20;
+/// Whisper's own estimate that a segment holds no speech, above which its words are dropped.
+pub const NO_SPEECH_PROB: f32 = 0.6;
+
+const PHANTOMS: &[&str] = &[
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "you",
+    "bye",
+    "so",
+    "okay",
+];
+
+/// Number of voiced 20 ms frames in 16 kHz `samples`.
+pub fn voiced_frames(samples: &[i16]) -> usize {
+    samples
+        .chunks(320)
+        .filter(|c| {
+            let energy: f64 = c.iter().map(|s| f64::from(*s).powi(2)).sum();
+            (energy / c.len() as f64).sqrt() > VOICED_RMS
+        })
+        .count()
+}
+
+/// Removes bracketed annotations and collapses whitespace.
+pub fn strip_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut starred = false;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            '*' if depth == 0 => starred = !starred,
+            _ if depth == 0 && !starred => out.push(c),
+            _ => {}
+        }
+    }
+    let mut joined = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for p in [" .", " ,", " ?", " !"] {
+        joined = joined.replace(p, &p[1..]);
+    }
+    joined
+}
+
+fn normalised(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The words of a decoded segment, or empty when they are Whisper's noise.
+pub fn clean(text: &str, voiced_frames: usize) -> String {
+    let text = strip_annotations(text);
+    let words = normalised(&text);
+    if words.is_empty() {
+        return String::new();
+    }
+    if voiced_frames < PHANTOM_MAX_VOICED_FRAMES && PHANTOMS.contains(&words.as_str()) {
+        return String::new();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_go_words_stay() {
+        assert_eq!(strip_annotations(" [BLANK_AUDIO]"), "");
+        assert_eq!(
+            strip_annotations("(music) Hello  there [laughs]."),
+            "Hello there."
+        );
+        assert_eq!(
+            strip_annotations("*sighs* I'd like a table."),
+            "I'd like a table."
+        );
+        assert_eq!(
+            strip_annotations("Book it for 3 p.m."),
+            "Book it for 3 p.m."
+        );
+    }
+
+    #[test]
+    fn phantom_phrases_are_dropped_only_on_near_silence() {
+        assert_eq!(clean(" Thank you.", 3), "");
+        assert_eq!(clean("[BLANK_AUDIO]", 40), "");
+        assert_eq!(clean(" Thank you.", 60), "Thank you.");
+        assert_eq!(
+            clean("Thank you, see you Monday.", 3),
+            "Thank you, see you Monday."
+        );
+    }
+
+    #[test]
+    fn voiced_frames_count_loud_frames() {
+        let mut samples = vec![0i16; 320 * 10];
+        samples[320 * 2..320 * 5].fill(3000);
+        samples[320 * 7..320 * 8]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, s)| *s = if i % 2 == 0 { 50 } else { -50 });
+        assert_eq!(voiced_frames(&samples), 3);
+    }
+}
