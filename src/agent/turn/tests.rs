@@ -888,3 +888,33 @@ fn random_interleavings_never_get_stuck_or_claim_unheard_words() {
         assert!(end.is_some(), "seed {seed}");
     }
 }
+
+#[test]
+fn deadlines_tell_the_session_when_to_wake() {
+    let mut machine = TurnMachine::new(TurnConfig::default());
+    assert_eq!(
+        machine.next_deadline(),
+        None,
+        "nothing runs before the answer"
+    );
+    machine.handle(0, TurnInput::Answered);
+    assert_eq!(machine.next_deadline(), Some(8_000), "idle reprompt");
+    machine.handle(1_000, TurnInput::SpeechStart);
+    machine.handle(1_400, TurnInput::SpeechEnd);
+    assert_eq!(
+        machine.next_deadline(),
+        Some(2_900),
+        "waiting for the final, capped"
+    );
+    machine.handle(1_600, TurnInput::SttFinal("hi there".into()));
+    assert_eq!(machine.next_deadline(), Some(1_900), "endpointing");
+    machine.handle(1_899, TurnInput::Tick);
+    assert_eq!(machine.poll_action(), None);
+    machine.handle(1_900, TurnInput::Tick);
+    assert!(matches!(
+        machine.poll_action(),
+        Some(TurnAction::StartReply { .. })
+    ));
+    assert_eq!(machine.state(), TurnState::Thinking);
+    assert_eq!(machine.next_deadline(), Some(9_900), "first-token timeout");
+}
