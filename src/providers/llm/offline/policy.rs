@@ -257,12 +257,13 @@ impl Dialogue {
         let i = u.intents;
         let contact_news = self.absorb_contact(u, asked);
 
-        let farewell_answer = matches!(
-            asked,
-            Asked::AnythingElse | Asked::OfferMessage | Asked::HowCanIHelp
-        ) && i.deny
-            && !i.booking
-            && !i.question;
+        let nothing_else = (i.deny || i.thanks) && !i.booking && !i.question && !i.affirm;
+        let farewell_answer =
+            matches!(asked, Asked::AnythingElse) && nothing_else && !u.has_contact()
+                || matches!(asked, Asked::OfferMessage | Asked::HowCanIHelp)
+                    && i.deny
+                    && !i.booking
+                    && !i.question;
         if i.goodbye && asked != Asked::ConfirmBooking || farewell_answer {
             self.acknowledge(&contact_news);
             self.then(Task::SyncLead);
