@@ -334,7 +334,9 @@ impl Dialogue {
         if i.booking
             || outbound_yes
             || (self.goal == Goal::Booking && (slots_given || booking_answer) && !i.question)
-            || (self.goal == Goal::Open && !u.when.is_empty() && !i.question)
+            || (self.goal == Goal::Open
+                && (!u.when.is_empty() || u.service.is_some())
+                && !i.question)
         {
             let starting = self.goal != Goal::Booking || (i.booking && self.booked.is_some());
             if starting {
@@ -360,7 +362,9 @@ impl Dialogue {
                 return;
             }
             self.acknowledge(&contact_news);
-            if starting && i.booking && (self.draft.date.is_none() || self.draft.time.is_none()) {
+            let wants_service = i.booking || u.service.is_some();
+            if starting && wants_service && (self.draft.date.is_none() || self.draft.time.is_none())
+            {
                 let what = self
                     .draft
                     .service

@@ -635,3 +635,16 @@ fn prompts_with_non_ascii_text_do_not_break_service_parsing() {
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn naming_a_service_is_enough_to_start_booking() {
+    let mut call = Call::start(dental_context(DENTAL_PROMPT));
+    call.agent().await;
+    let t = call
+        .caller("Yeah, hi. Um, I was hoping to get my teeth cleaned sometime next week?")
+        .await;
+    assert_eq!(
+        t.text,
+        "I'd be happy to help you book a cleaning. What day and time would suit you?"
+    );
+}
