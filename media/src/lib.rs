@@ -6,7 +6,10 @@
 pub mod frame;
 
 pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};
+pub mod codec;
+pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod pacer;
 pub mod recorder;
 pub mod resample;

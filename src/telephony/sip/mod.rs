@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod message;
 pub mod policy;
 pub mod sdp;
+pub mod service;
 pub mod transaction;
 
 #[cfg(test)]
