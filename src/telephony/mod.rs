@@ -3,6 +3,7 @@
 pub mod dialer;
 pub mod leg;
 pub mod rtp;
+pub mod simulated;
 pub mod sip;
 pub mod twilio;
 pub mod unplaced_dialer;
