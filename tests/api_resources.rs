@@ -86,7 +86,7 @@ async fn calls_from_the_call_path_are_listed_with_transcript_latency_and_recordi
         writer.write_sample((i % 100) as i16).unwrap();
     }
     writer.finalize().unwrap();
-    let latency = json!({"turns": [{"response_ms": 420, "stt_ms": 90, "llm_first_token_ms": 200, "tts_first_audio_ms": 130}]});
+    let latency = json!({"turns": [{"voice_to_voice_ms": 420, "stt_ms": 90, "llm_first_token_ms": 200, "tts_first_audio_ms": 130}]});
     s.store
         .finish_call(
             &call.id,
