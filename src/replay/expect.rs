@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(checks.len(), 5);
         assert!(checks.iter().all(|c| !c.pass), "{checks:?}");
         assert_eq!(
-            checks[1].actual,
+            checks[2].actual,
             json!(["book_appointment", "capture_lead"])
         );
     }
