@@ -1,62 +1,60 @@
 //! `boltcall serve`: binds the HTTP listener and runs until SIGINT/SIGTERM.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::agent::session::CallServices;
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::store::Store;
+use crate::telephony::unplaced_dialer::UnplacedDialer;
 
-/// The engine's HTTP side, ready to serve: the `/v1` API and the carrier endpoints.
-pub struct Engine {
-    pub router: Router,
-    pub store: Store,
-    pub services: Arc<CallServices>,
-}
-
-/// Opens the store, fails calls a previous run left open, and builds the providers (offline
-/// models are installed on first use) and the routers.
-pub async fn build(config: Config) -> anyhow::Result<Engine> {
+pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url)
-        .await?
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url))?
         .with_public_url(&config.public_url());
-    // No call survives a restart: whatever was in flight when the process died has failed.
-    let failed = store.fail_interrupted_calls().await?;
-    if failed > 0 {
-        tracing::warn!("marked {failed} call(s) interrupted by the last shutdown as failed");
+    if store.is_single_node() {
+        let failed = store.fail_interrupted_calls().await?;
+        if failed > 0 {
+            tracing::warn!("marked {failed} calls interrupted by the last shutdown as failed");
+        }
     }
+    let config = Arc::new(config);
+    let dialer = Arc::new(UnplacedDialer {
+        store: store.clone(),
+    });
+    let api = ApiState::new(store.clone(), config.clone(), dialer);
+    let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
+    // Providers install the offline models on first use.
     let services = Arc::new(CallServices {
+        config: config.clone(),
+        store: store.clone(),
         stt: crate::providers::build_stt(&config).await?,
         tts: crate::providers::build_tts(&config).await?,
         brain: crate::providers::llm::build_brain(&config),
-        config: Arc::new(config),
-        store: store.clone(),
     });
-    let router =
-        crate::api::router(store.clone()).merge(crate::telephony::twilio::router(services.clone()));
-    Ok(Engine {
-        router,
-        store,
-        services,
-    })
-}
-
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = config.http_addr;
-    let engine = build(config).await?;
-    let listener = TcpListener::bind(addr)
+    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
+    let listener = TcpListener::bind(config.http_addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     tracing::info!("boltcall listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, engine.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    engine.store.close().await;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    flusher.abort();
+    api.flush_usage().await;
+    store.close().await;
     Ok(())
 }
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -192,6 +192,9 @@ pub struct TurnMachine {
     /// Caller words whose reply was cancelled before a word of it was heard: they open the
     /// next caller turn.
     carry: Option<(String, u64)>,
+    /// The last backchannel-only words said over the agent (text, start, end): if the agent's
+    /// reply ends with a question, that "yeah" was the answer.
+    ack: Option<(String, u64, u64)>,
     /// Nobody has spoken since this time (idle timers).
     quiet_since: u64,
     reprompted: bool,
@@ -217,6 +220,7 @@ impl TurnMachine {
             reply: None,
             cut: None,
             carry: None,
+            ack: None,
             quiet_since: 0,
             reprompted: false,
             closing: false,
@@ -558,7 +562,13 @@ impl TurnMachine {
                 .is_some_and(|at| at <= now)
             && self.caller.meaningful_words(&self.config) == 0
         {
-            self.caller.take();
+            let started = self.caller.started_at.unwrap_or(now);
+            let end = self.caller.last_speech_end.unwrap_or(now);
+            let text = self.caller.take();
+            let text = text.trim();
+            if !text.is_empty() {
+                self.ack = Some((text.to_string(), started, end));
+            }
         }
         let Some(reply) = self.reply.as_ref() else {
             return;
@@ -649,6 +659,7 @@ impl TurnMachine {
 
     fn end_turn(&mut self, now: u64) {
         self.settle_pending_cut();
+        self.ack = None;
         let over_agent = self.caller.over_agent;
         let started = self.caller.started_at.unwrap_or(now);
         let speech_end = self.caller.last_speech_end;
@@ -664,6 +675,18 @@ impl TurnMachine {
             None if text.trim().is_empty() || (over_agent && heard_words == 0) => return,
             None => (text.trim().to_string(), started),
         };
+        self.answer(now, text, started, speech_end, final_at);
+    }
+
+    /// Records the caller's turn and starts the brain's reply to it.
+    fn answer(
+        &mut self,
+        now: u64,
+        text: String,
+        started: u64,
+        speech_end: Option<u64>,
+        final_at: Option<u64>,
+    ) {
         self.caller_turns += 1;
         let end = speech_end.unwrap_or(now).max(started);
         self.history.push(Message {
@@ -797,8 +820,16 @@ impl TurnMachine {
             .collect::<Vec<_>>()
             .join(" ");
         let end = reply.last_played_at.unwrap_or(now);
+        let asked = heard.trim_end().ends_with('?');
         self.commit_agent(&reply, heard, end, false);
         self.quiet_since = now;
+        let ack = self.ack.take();
+        if let (After::Listen, true, true, Some((text, started, end))) =
+            (&reply.after, asked, self.caller.is_empty(), ack)
+        {
+            self.answer(now, text, started, Some(end), None);
+            return;
+        }
         self.follow_up(reply.after);
     }
 
@@ -825,6 +856,7 @@ impl TurnMachine {
         let Some(reply) = self.reply.take() else {
             return;
         };
+        self.ack = None;
         if reply.brain_live {
             self.actions
                 .push_back(TurnAction::CancelReply { reply: reply.id });

@@ -6,6 +6,21 @@
 //! keeps the conversation history (only words the caller heard), the transcript with per-turn
 //! times and the latency breakdown of every reply.
 //!
+//! Driving it (the session's loop, every input stamped with ms since the call started):
+//!
+//! ```text
+//! Answered                      once the call is connected (speaks the greeting)
+//! SpeechStart / SpeechEnd       from the VAD;  SttPartial / SttFinal / SttError from STT
+//! Brain { reply, event }        every BrainEvent of the reply started by StartReply
+//! TtsAudio { utterance, n }     after pushing n samples of that utterance into the pacer
+//! TtsDone / TtsError            when its synthesis ends
+//! MarkPlayed(id)                when the pacer fires a mark pushed for MarkPlayout
+//! PlayoutCleared { dropped }    right after carrying out ClearPlayout
+//! Tick                          once per 20 ms pacer frame (timers, playout model)
+//! Hangup                        the far end hung up
+//! then: while let Some(action) = machine.poll_action() { carry it out }
+//! ```
+//!
 //! ```text
 //! listening ──speech──> caller speaking ──silence ≥ endpointing + final──> thinking
 //!     ^                                                                      │ first audio

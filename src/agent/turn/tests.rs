@@ -888,3 +888,63 @@ fn random_interleavings_never_get_stuck_or_claim_unheard_words() {
         assert!(end.is_some(), "seed {seed}");
     }
 }
+
+#[test]
+fn deadlines_tell_the_session_when_to_wake() {
+    let mut machine = TurnMachine::new(TurnConfig::default());
+    assert_eq!(
+        machine.next_deadline(),
+        None,
+        "nothing runs before the answer"
+    );
+    machine.handle(0, TurnInput::Answered);
+    assert_eq!(machine.next_deadline(), Some(8_000), "idle reprompt");
+    machine.handle(1_000, TurnInput::SpeechStart);
+    machine.handle(1_400, TurnInput::SpeechEnd);
+    assert_eq!(
+        machine.next_deadline(),
+        Some(2_900),
+        "waiting for the final, capped"
+    );
+    machine.handle(1_600, TurnInput::SttFinal("hi there".into()));
+    assert_eq!(machine.next_deadline(), Some(1_900), "endpointing");
+    machine.handle(1_899, TurnInput::Tick);
+    assert_eq!(machine.poll_action(), None);
+    machine.handle(1_900, TurnInput::Tick);
+    assert!(matches!(
+        machine.poll_action(),
+        Some(TurnAction::StartReply { .. })
+    ));
+    assert_eq!(machine.state(), TurnState::Thinking);
+    assert_eq!(machine.next_deadline(), Some(9_900), "first-token timeout");
+}
+
+#[test]
+fn a_yes_said_over_the_agents_question_answers_it() {
+    let mut sim = Sim::replying(
+        TurnConfig::default(),
+        "I found a slot on Friday at ten in the morning. Shall I book it for you?",
+    );
+    sim.input(TurnInput::Answered);
+    sim.say("Any time on Friday", 700);
+    sim.run_until(5_000, |s| s.machine.state() == TurnState::AgentSpeaking);
+    sim.run_for(2_500);
+    sim.say("yeah", 300);
+    assert_eq!(
+        sim.count(|a| *a == TurnAction::ClearPlayout),
+        0,
+        "not a barge-in"
+    );
+    sim.run_until(20_000, |s| {
+        s.count(|a| matches!(a, TurnAction::StartReply { .. })) == 2
+    });
+    let history = sim.machine.history();
+    assert_eq!(history[history.len() - 2].role, Role::Agent);
+    assert_eq!(
+        history.last(),
+        Some(&Message {
+            role: Role::Caller,
+            text: "yeah".into()
+        })
+    );
+}
