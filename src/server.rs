@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agent::session::CallServices;
 use crate::api::ApiState;
 use crate::config::Config;
 use crate::store::Store;
@@ -29,7 +30,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let api = ApiState::new(store.clone(), config.clone(), dialer);
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
-    let app = crate::api::router(api.clone());
+    // Providers install the offline models on first use.
+    let services = Arc::new(CallServices {
+        config: config.clone(),
+        store: store.clone(),
+        stt: crate::providers::build_stt(&config).await?,
+        tts: crate::providers::build_tts(&config).await?,
+        brain: crate::providers::llm::build_brain(&config),
+    });
+    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

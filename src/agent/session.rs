@@ -2,13 +2,23 @@
 //! its actions out to the brain, TTS, the pacer and the leg; the recording, the call record and
 //! the post-call analysis.
 
+mod call;
+mod clock;
+mod outcome;
+mod recording;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use call::Call;
+
+use crate::agent::turn::{ToolCallRecord, TranscriptTurn, TurnLatency};
 use crate::config::Config;
 use crate::providers::llm::Brain;
 use crate::providers::stt::SpeechToText;
 use crate::providers::tts::TextToSpeech;
-use crate::store::{Scope, Store};
+use crate::store::{Scope, Store, StoreError};
+use crate::telephony::{CallLeg, LegCommand};
 
 /// The engine's shared services every call uses.
 pub struct CallServices {
@@ -41,6 +51,9 @@ pub struct CallRoute {
     /// Outbound briefing for the agent.
     pub context: Option<String>,
     pub pacing: Pacing,
+    /// The call's wall-clock start as the brain sees it ("tomorrow"); now when unset.
+    /// Replays pin it so a fixture's relative dates resolve the same on every run.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CallRoute {
@@ -52,6 +65,65 @@ impl CallRoute {
             call_id: None,
             context: None,
             pacing: Pacing::RealTime,
+            started_at: None,
+        }
+    }
+}
+
+/// What became of a call, for the transport, the replay report and logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallReport {
+    /// `None` when the call could not even be recorded.
+    pub call_id: Option<String>,
+    /// `completed`, `missed` or `failed`.
+    pub status: String,
+    pub end_reason: String,
+    pub duration_ms: u64,
+    pub transcript: Vec<TranscriptTurn>,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub latencies: Vec<TurnLatency>,
+    pub sentiment: Option<String>,
+    pub summary: Option<String>,
+    pub tags: Vec<String>,
+    pub recording_path: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("agent {0} not found")]
+    AgentNotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs one call from answer to hang-up and writes its record. Never panics on what the
+/// caller, the carrier or a provider does; a call that cannot start is hung up and reported
+/// as failed.
+pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRoute) -> CallReport {
+    match Call::start(&services, &leg, &route).await {
+        Ok(call) => call.run(leg).await,
+        Err(e) => {
+            tracing::error!(agent = %route.agent_id, "call cannot start: {e}");
+            let _ = leg.commands.send(LegCommand::Hangup).await;
+            if let Some(call_id) = &route.call_id {
+                let outcome = outcome::failed(&e.to_string());
+                if let Err(e) = services.store.finish_call(call_id, outcome).await {
+                    tracing::error!(%call_id, "cannot mark the call failed: {e}");
+                }
+            }
+            CallReport {
+                call_id: route.call_id.clone(),
+                status: "failed".into(),
+                end_reason: e.to_string(),
+                duration_ms: 0,
+                transcript: Vec::new(),
+                tool_calls: Vec::new(),
+                latencies: Vec::new(),
+                sentiment: None,
+                summary: None,
+                tags: Vec::new(),
+                recording_path: None,
+            }
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Twilio Media Streams: the voice webhook (TwiML) and the bidirectional stream WebSocket.
 
+mod codec;
 pub mod protocol;
 pub mod signature;
+mod stream;
 pub mod twiml;
 mod webhook;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use crate::agent::session::CallServices;
 
@@ -16,5 +18,6 @@ use crate::agent::session::CallServices;
 pub fn router(services: Arc<CallServices>) -> Router {
     Router::new()
         .route("/carrier/twilio/voice", post(webhook::voice))
+        .route("/carrier/twilio/stream", get(stream::upgrade))
         .with_state(services)
 }

@@ -1,0 +1,387 @@
+//! The running call: one task owns the turn machine, the pacer, VAD, recorder and the
+//! provider streams, and moves events between them.
+
+use std::sync::Arc;
+
+use media::Frame;
+use media::pacer::Pacer;
+use media::vad::{VadConfig, VadEvent, VoiceDetector};
+use tokio::sync::mpsc;
+
+use super::clock::Clock;
+use super::recording::CallRecorder;
+use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
+use crate::agent::tools::CallTools;
+use crate::agent::turn::{
+    ReplyId, TurnAction, TurnConfig, TurnInput, TurnMachine, TurnState, UtteranceId,
+};
+use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
+use crate::providers::stt::{SttEvent, SttInput, SttStream};
+use crate::providers::tts::{TtsError, VOICES, Voice, find_voice};
+use crate::store::NewCall;
+use crate::telephony::{CallLeg, HangupReason, LegCommand, LegEvent};
+
+type Synthesis = mpsc::Receiver<Result<Vec<i16>, TtsError>>;
+
+pub(super) struct Call {
+    services: Arc<CallServices>,
+    call_id: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    turn: TurnMachine,
+    brain: Box<dyn BrainSession>,
+    voice: &'static Voice,
+    stt: SttStream,
+    stt_open: bool,
+    /// Speech segments ended but not yet answered with a final: the call waits on the STT.
+    finals_pending: u32,
+    vad: VoiceDetector,
+    pacer: Pacer,
+    recorder: CallRecorder,
+    clock: Clock,
+    reply: Option<(ReplyId, mpsc::Receiver<BrainEvent>)>,
+    synthesis: Option<(UtteranceId, Synthesis)>,
+    hangup: Option<HangupReason>,
+}
+
+impl Call {
+    /// Loads the agent, records the call as in progress and opens the providers.
+    pub(super) async fn start(
+        services: &Arc<CallServices>,
+        leg: &CallLeg,
+        route: &CallRoute,
+    ) -> Result<Self, SessionError> {
+        let store = &services.store;
+        let agent = store
+            .get_agent(&route.scope, &route.agent_id)
+            .await?
+            .ok_or_else(|| SessionError::AgentNotFound(route.agent_id.clone()))?;
+        let call_id = match &route.call_id {
+            Some(id) => {
+                store.set_call_status(id, "in-progress").await?;
+                id.clone()
+            }
+            None => {
+                let new = NewCall {
+                    agent_id: agent.id.clone(),
+                    direction: leg.info.direction.as_str().into(),
+                    caller: leg.info.from.clone(),
+                    to: leg.info.to.clone(),
+                    carrier_call_id: Some(leg.info.carrier_call_id.clone()),
+                    status: "in-progress".into(),
+                    context: route.context.clone(),
+                };
+                store.create_call(&route.scope, new).await?.id
+            }
+        };
+        let knowledge = match &agent.knowledge_base_id {
+            Some(kb) => store
+                .knowledge_documents(&route.scope, kb)
+                .await?
+                .into_iter()
+                .map(|d| KnowledgeDoc {
+                    title: d.title,
+                    text: d.text,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        // The party on the other end: the caller inbound, the callee outbound.
+        let other_party = match leg.info.direction {
+            crate::telephony::Direction::Inbound => leg.info.from.clone(),
+            crate::telephony::Direction::Outbound => leg.info.to.clone(),
+        };
+        let started_at = route.started_at.unwrap_or_else(chrono::Utc::now);
+        let context = BrainContext {
+            agent_name: agent.name.clone(),
+            prompt: agent.prompt.clone().unwrap_or_default(),
+            greeting: agent.greeting.clone(),
+            knowledge,
+            caller_number: other_party.clone(),
+            outbound_context: route.context.clone(),
+            now: started_at,
+        };
+        let tools = CallTools::new(
+            store.clone(),
+            route.scope.clone(),
+            agent.id.clone(),
+            call_id.clone(),
+            other_party,
+        );
+        let brain = services.brain.start(context, Arc::new(tools));
+        let voice = find_voice(&agent.voice_id).unwrap_or(&VOICES[0]);
+        let turn = TurnMachine::new(TurnConfig {
+            greeting: agent.greeting.clone().filter(|g| !g.trim().is_empty()),
+            ..TurnConfig::default()
+        });
+        let recorder = CallRecorder::open(&services.config, &call_id, &leg.info);
+        tracing::info!(%call_id, agent = %agent.id, from = %leg.info.from, to = %leg.info.to,
+            transport = leg.info.transport, "call started");
+        Ok(Call {
+            services: services.clone(),
+            call_id,
+            started_at,
+            turn,
+            brain,
+            voice,
+            stt: services.stt.open(),
+            stt_open: true,
+            finals_pending: 0,
+            vad: VoiceDetector::new(VadConfig::default()),
+            pacer: Pacer::new(),
+            recorder,
+            clock: Clock::new(route.pacing),
+            reply: None,
+            synthesis: None,
+            hangup: None,
+        })
+    }
+
+    /// Drives the call until the machine ends it, then writes the record.
+    pub(super) async fn run(mut self, mut leg: CallLeg) -> CallReport {
+        self.turn.handle(0, TurnInput::Answered);
+        self.carry_out(&leg).await;
+        while self.turn.state() != TurnState::Ended {
+            let busy = self.is_busy();
+            let live = self.clock.is_live();
+            tokio::select! {
+                _ = self.clock.tick(busy) => {
+                    if !live {
+                        self.take_replayed_frame(&mut leg).await;
+                    }
+                    self.on_tick(&leg);
+                }
+                event = leg.events.recv(), if live => self.on_leg_event(event).await,
+                event = self.stt.events.recv(), if self.stt_open => self.on_stt(event),
+                event = next_of(&mut self.reply) => self.on_brain(event),
+                chunk = next_of(&mut self.synthesis) => self.on_tts(chunk),
+            }
+            self.carry_out(&leg).await;
+        }
+        let duration_ms = self.clock.now();
+        let recording_path = self.recorder.finish();
+        outcome::finish(
+            &self.services,
+            &self.call_id,
+            self.started_at,
+            duration_ms,
+            &self.turn,
+            self.hangup.as_ref(),
+            recording_path,
+        )
+        .await
+    }
+
+    /// Whether the call is waiting on a provider (a replay then runs in wall time).
+    fn is_busy(&self) -> bool {
+        self.finals_pending > 0 || self.reply.is_some() || self.synthesis.is_some()
+    }
+
+    fn on_tick(&mut self, leg: &CallLeg) {
+        let now = self.clock.now();
+        let (frame, marks) = self.pacer.next_frame();
+        self.recorder.agent(&frame);
+        // Never wait on the transport from the tick: a late frame is worse than a lost one.
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            leg.commands.try_send(LegCommand::Audio(frame))
+        {
+            tracing::warn!(call_id = %self.call_id, "transport behind; agent frame dropped");
+        }
+        for &mark in marks.as_slice() {
+            self.turn.handle(now, TurnInput::MarkPlayed(mark));
+        }
+        self.turn.handle(now, TurnInput::Tick);
+    }
+
+    /// Replay: each tick consumes the caller's frame for that tick (and any DTMF before it).
+    async fn take_replayed_frame(&mut self, leg: &mut CallLeg) {
+        loop {
+            let event = leg.events.recv().await;
+            let is_audio = matches!(event, Some(LegEvent::Audio(_)));
+            let ends = matches!(event, None | Some(LegEvent::Hangup(_)));
+            self.on_leg_event(event).await;
+            if is_audio || ends {
+                return;
+            }
+        }
+    }
+
+    async fn on_leg_event(&mut self, event: Option<LegEvent>) {
+        let now = self.clock.now();
+        match event {
+            Some(LegEvent::Audio(frame)) => self.on_caller_audio(now, &frame).await,
+            Some(LegEvent::Dtmf(digit)) => self.turn.handle(now, TurnInput::Dtmf(digit)),
+            // Playout is tracked by the pacer's own marks; carrier marks are informational.
+            Some(LegEvent::Mark(name)) => tracing::trace!(%name, "carrier mark"),
+            Some(LegEvent::Hangup(reason)) => {
+                self.hangup = Some(reason);
+                self.turn.handle(now, TurnInput::Hangup);
+            }
+            None => {
+                self.hangup = Some(HangupReason::TransportError("leg closed".into()));
+                self.turn.handle(now, TurnInput::Hangup);
+            }
+        }
+    }
+
+    async fn on_caller_audio(&mut self, now: u64, frame: &Frame) {
+        self.recorder.caller(frame);
+        self.send_stt(SttInput::Audio(*frame)).await;
+        match self.vad.process(frame) {
+            Some(VadEvent::SpeechStart) => {
+                self.send_stt(SttInput::SpeechStart).await;
+                self.turn.handle(now, TurnInput::SpeechStart);
+            }
+            Some(VadEvent::SpeechEnd) => {
+                if self.send_stt(SttInput::SpeechEnd).await {
+                    self.finals_pending += 1;
+                }
+                self.turn.handle(now, TurnInput::SpeechEnd);
+            }
+            None => {}
+        }
+    }
+
+    /// Feeds the recogniser; `false` when the input was not taken. A live call never waits
+    /// on it (a stalled recogniser must not stall playout); a replay does, since it runs
+    /// ahead of the clock and every frame must be heard.
+    async fn send_stt(&mut self, input: SttInput) -> bool {
+        if !self.stt_open {
+            return false;
+        }
+        if !self.clock.is_live() {
+            return self.stt.input.send(input).await.is_ok();
+        }
+        match self.stt.input.try_send(input) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, "recogniser not keeping up: {e}");
+                false
+            }
+        }
+    }
+
+    fn on_stt(&mut self, event: Option<SttEvent>) {
+        let now = self.clock.now();
+        match event {
+            Some(SttEvent::Partial { text }) => self.turn.handle(now, TurnInput::SttPartial(text)),
+            Some(SttEvent::Final { text }) => {
+                self.finals_pending = self.finals_pending.saturating_sub(1);
+                self.turn.handle(now, TurnInput::SttFinal(text));
+            }
+            Some(SttEvent::Error { message }) => {
+                tracing::warn!(call_id = %self.call_id, "recogniser error: {message}");
+                self.finals_pending = self.finals_pending.saturating_sub(1);
+                self.turn.handle(now, TurnInput::SttError(message));
+            }
+            None => {
+                tracing::error!(call_id = %self.call_id, "recogniser stopped");
+                self.stt_open = false;
+                self.finals_pending = 0;
+                self.turn
+                    .handle(now, TurnInput::SttError("recogniser stopped".into()));
+            }
+        }
+    }
+
+    fn on_brain(&mut self, event: (ReplyId, Option<BrainEvent>)) {
+        let now = self.clock.now();
+        let (reply, event) = event;
+        let event = match event {
+            Some(event) => event,
+            // A brain that drops its sender without `Done` has failed.
+            None => BrainEvent::Error("the brain stopped mid-reply".into()),
+        };
+        if matches!(event, BrainEvent::Done | BrainEvent::Error(_)) {
+            self.reply = None;
+        }
+        self.turn.handle(now, TurnInput::Brain { reply, event });
+    }
+
+    fn on_tts(&mut self, chunk: (UtteranceId, Option<Result<Vec<i16>, TtsError>>)) {
+        let now = self.clock.now();
+        let (utterance, chunk) = chunk;
+        match chunk {
+            Some(Ok(pcm)) => {
+                // Reported as pushed either way: the machine's playout clock must advance
+                // past audio the pacer refused, or it would wait for it forever.
+                if let Err(e) = self.pacer.push(&pcm) {
+                    tracing::warn!(call_id = %self.call_id, "agent audio dropped: {e}");
+                }
+                let samples = pcm.len();
+                self.turn
+                    .handle(now, TurnInput::TtsAudio { utterance, samples });
+            }
+            Some(Err(e)) => {
+                self.synthesis = None;
+                self.turn.handle(
+                    now,
+                    TurnInput::TtsError {
+                        utterance,
+                        message: e.0,
+                    },
+                );
+            }
+            None => {
+                self.synthesis = None;
+                self.turn.handle(now, TurnInput::TtsDone { utterance });
+            }
+        }
+    }
+
+    /// Carries out what the machine asked for, until it asks for nothing more.
+    async fn carry_out(&mut self, leg: &CallLeg) {
+        while let Some(action) = self.turn.poll_action() {
+            let now = self.clock.now();
+            match action {
+                TurnAction::StartReply { reply, history } => {
+                    self.reply = Some((reply, self.brain.reply(&history)));
+                }
+                TurnAction::CancelReply { reply } => {
+                    if self.reply.as_ref().is_some_and(|(id, _)| *id == reply) {
+                        self.reply = None;
+                    }
+                }
+                TurnAction::Synthesize { utterance, text } => {
+                    let audio = self.services.tts.synthesize(text, self.voice);
+                    self.synthesis = Some((utterance, audio));
+                }
+                TurnAction::CancelSynthesis { utterance } => {
+                    if self
+                        .synthesis
+                        .as_ref()
+                        .is_some_and(|(id, _)| *id == utterance)
+                    {
+                        self.synthesis = None;
+                    }
+                }
+                TurnAction::MarkPlayout { mark } => {
+                    if let Err(e) = self.pacer.mark(mark) {
+                        // The machine also tracks playout by time; a lost mark only delays it.
+                        tracing::warn!(call_id = %self.call_id, "playout mark lost: {e}");
+                    }
+                }
+                TurnAction::ClearPlayout => {
+                    let cleared = self.pacer.clear();
+                    let _ = leg.commands.send(LegCommand::Clear).await;
+                    let dropped_samples = cleared.dropped_samples;
+                    self.turn
+                        .handle(now, TurnInput::PlayoutCleared { dropped_samples });
+                }
+                TurnAction::Hangup => {
+                    let _ = leg.commands.send(LegCommand::Hangup).await;
+                }
+                TurnAction::Transfer { target } => {
+                    let _ = leg.commands.send(LegCommand::Transfer(target)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The next item of an optional tagged stream; pending forever when there is none.
+async fn next_of<I: Copy, T>(slot: &mut Option<(I, mpsc::Receiver<T>)>) -> (I, Option<T>) {
+    match slot {
+        Some((id, rx)) => (*id, rx.recv().await),
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,286 @@
+//! Load client for the Twilio Media Streams endpoint: opens N concurrent fake Twilio calls
+//! that stream caller audio in real time, and reports whether the engine kept its outbound
+//! pacing (one 20 ms `media` message per 20 ms per call) and what the calls cost it.
+//!
+//! ```text
+//! twilio-load --url ws://127.0.0.1:8080/carrier/twilio/stream --to +14155550100 \
+//!     --calls 50 --seconds 30 [--audio caller.wav | --silent] [--server-pid PID]
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(about = "Open N concurrent fake Twilio Media Streams calls against a running engine")]
+struct Args {
+    /// The engine's stream endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/carrier/twilio/stream")]
+    url: String,
+    /// The agent's number (the `to` parameter).
+    #[arg(long)]
+    to: String,
+    #[arg(long, default_value_t = 10)]
+    calls: usize,
+    /// How long each call streams.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// 8 kHz mono 16-bit WAV the callers play (looped); silence when absent.
+    #[arg(long, conflicts_with = "silent")]
+    audio: Option<PathBuf>,
+    /// Callers send line silence only: measures transport, VAD and pacing without STT/TTS.
+    #[arg(long)]
+    silent: bool,
+    /// The engine's process id, to report its CPU time and memory over the run (Linux).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// What one call saw.
+#[derive(Default)]
+struct CallStats {
+    /// Agent `media` messages received.
+    received: u64,
+    /// Longest wait between two agent messages after the first.
+    max_gap: Duration,
+    /// Wall time from the first to the last agent message.
+    span: Duration,
+    error: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let audio = match &args.audio {
+        Some(path) => Some(load_mulaw(path)?),
+        None => None,
+    };
+    let before = args.server_pid.map(process_usage).transpose()?;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.calls);
+    for n in 0..args.calls {
+        let (url, to, audio) = (args.url.clone(), args.to.clone(), audio.clone());
+        let seconds = args.seconds;
+        tasks.push(tokio::spawn(async move {
+            // Stagger connects over a second so the engine is not hit by one burst.
+            tokio::time::sleep(Duration::from_millis((n as u64 * 1000) / 50 % 1000)).await;
+            match one_call(n, &url, &to, audio.as_deref(), seconds).await {
+                Ok(stats) => stats,
+                Err(e) => CallStats {
+                    error: Some(format!("{e:#}")),
+                    ..Default::default()
+                },
+            }
+        }));
+    }
+    let mut stats = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        stats.push(task.await?);
+    }
+    let wall = started.elapsed();
+    let after = args.server_pid.map(process_usage).transpose()?;
+    report(&args, &stats, wall, before.zip(after));
+    Ok(())
+}
+
+async fn one_call(
+    n: usize,
+    url: &str,
+    to: &str,
+    audio: Option<&[u8]>,
+    seconds: u64,
+) -> anyhow::Result<CallStats> {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .context("connect")?;
+    let (mut tx, mut rx) = ws.split();
+    let sid = format!("MZload{n:05}");
+    let call_sid = format!("CAload{n:05}");
+    let text = |v: serde_json::Value| Message::Text(v.to_string().into());
+    tx.send(text(
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+    ))
+    .await?;
+    tx.send(text(json!({
+        "event": "start", "streamSid": sid,
+        "start": {"streamSid": sid, "callSid": call_sid, "accountSid": "ACload",
+                  "tracks": ["inbound"],
+                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                  "customParameters": {"from": format!("+1555{n:07}"), "to": to, "call_sid": call_sid}}
+    })))
+    .await?;
+    let reader = tokio::spawn(async move {
+        let mut stats = CallStats::default();
+        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+        while let Some(Ok(message)) = rx.next().await {
+            let Message::Text(body) = message else {
+                continue;
+            };
+            if !body.contains(r#""event":"media""#) {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(prev) = last {
+                stats.max_gap = stats.max_gap.max(now - prev);
+            }
+            first.get_or_insert(now);
+            last = Some(now);
+            stats.received += 1;
+        }
+        if let (Some(a), Some(b)) = (first, last) {
+            stats.span = b - a;
+        }
+        stats
+    });
+    let silence = [0xFFu8; 160];
+    let frames = seconds * 50;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..frames as usize {
+        tick.tick().await;
+        let chunk = match audio {
+            Some(audio) if audio.len() >= 160 => {
+                let at = (i * 160) % (audio.len() - audio.len() % 160);
+                &audio[at..at + 160]
+            }
+            _ => &silence[..],
+        };
+        let msg = json!({"event": "media", "streamSid": sid,
+            "media": {"track": "inbound", "chunk": i.to_string(), "timestamp": (i * 20).to_string(),
+                      "payload": BASE64.encode(chunk)}});
+        tx.send(text(msg)).await?;
+    }
+    tx.send(text(
+        json!({"event": "stop", "streamSid": sid, "stop": {"callSid": call_sid}}),
+    ))
+    .await?;
+    let stats = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .context("the engine never closed the stream")??;
+    Ok(stats)
+}
+
+fn report(args: &Args, stats: &[CallStats], wall: Duration, usage: Option<(Usage, Usage)>) {
+    let failed: Vec<&String> = stats.iter().filter_map(|s| s.error.as_ref()).collect();
+    let ok: Vec<&CallStats> = stats.iter().filter(|s| s.error.is_none()).collect();
+    // Pacing: agent frames received per 20 ms of the span they arrived over (1.0 = exact).
+    let mut ratios: Vec<f64> = ok
+        .iter()
+        .filter(|s| s.span > Duration::from_secs(1))
+        .map(|s| (s.received.saturating_sub(1)) as f64 / (s.span.as_secs_f64() / 0.02))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let mut gaps: Vec<u128> = ok.iter().map(|s| s.max_gap.as_millis()).collect();
+    gaps.sort_unstable();
+    let pick = |v: &[f64], p: usize| {
+        v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
+            .copied()
+    };
+    println!(
+        "calls: {} requested, {} completed, {} failed",
+        args.calls,
+        ok.len(),
+        failed.len()
+    );
+    for e in failed.iter().take(5) {
+        println!("  failure: {e}");
+    }
+    println!(
+        "mode: {}",
+        if args.audio.is_some() {
+            "speech"
+        } else {
+            "silent"
+        }
+    );
+    println!("wall: {:.1} s", wall.as_secs_f64());
+    println!(
+        "outbound pacing (frames per 20 ms): min {:.3} p50 {:.3} max {:.3}",
+        pick(&ratios, 0).unwrap_or(0.0),
+        pick(&ratios, 50).unwrap_or(0.0),
+        pick(&ratios, 100).unwrap_or(0.0)
+    );
+    println!(
+        "largest gap between agent frames: p50 {} ms, max {} ms",
+        gaps.get(gaps.len() / 2).copied().unwrap_or(0),
+        gaps.last().copied().unwrap_or(0)
+    );
+    if let Some((before, after)) = usage {
+        let cpu = (after.cpu_seconds - before.cpu_seconds).max(0.0);
+        let cores = cpu / wall.as_secs_f64();
+        println!(
+            "engine cpu: {:.1} s over {:.1} s = {:.2} cores; per call {:.1} % of a core",
+            cpu,
+            wall.as_secs_f64(),
+            cores,
+            100.0 * cores / args.calls.max(1) as f64
+        );
+        println!(
+            "engine rss: {:.1} MB before, {:.1} MB peak (VmHWM), {:.2} MB per call",
+            before.rss_kb as f64 / 1024.0,
+            after.peak_kb as f64 / 1024.0,
+            (after.peak_kb.saturating_sub(before.rss_kb)) as f64
+                / 1024.0
+                / args.calls.max(1) as f64
+        );
+    }
+}
+
+struct Usage {
+    cpu_seconds: f64,
+    rss_kb: u64,
+    peak_kb: u64,
+}
+
+/// CPU seconds (user + system) and memory of a process, from /proc.
+fn process_usage(pid: u32) -> anyhow::Result<Usage> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc stat")?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on Linux.
+    let cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Usage {
+        cpu_seconds,
+        rss_kb: kb("VmRSS:"),
+        peak_kb: kb("VmHWM:"),
+    })
+}
+
+/// Reads an 8 kHz mono 16-bit WAV as μ-law.
+fn load_mulaw(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let mut reader = hound::WavReader::open(path).with_context(|| path.display().to_string())?;
+    let spec = reader.spec();
+    anyhow::ensure!(
+        spec.channels == 1 && spec.sample_rate == 8000 && spec.bits_per_sample == 16,
+        "{}: expected 8 kHz mono 16-bit",
+        path.display()
+    );
+    let pcm: Vec<i16> = reader.samples::<i16>().collect::<Result<_, _>>()?;
+    let mut out = vec![0u8; pcm.len()];
+    media::g711::encode_ulaw(&pcm, &mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,212 @@
+//! `GET /carrier/twilio/stream`: one Twilio Media Streams WebSocket is one call. The handler
+//! waits for `start`, hands a `CallLeg` to the call session, then shuttles audio both ways.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::codec::{StreamCodec, WIRE_FRAME_BYTES};
+use super::protocol::{self, Inbound, Start};
+use super::signature;
+use super::twiml::stream_url;
+use crate::agent::session::{CallRoute, CallServices, run_call};
+use crate::store::Scope;
+use crate::telephony::{Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair};
+
+/// Twilio sends `connected` and `start` right after the upgrade; a socket that does not is
+/// not a Media Stream.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(
+    State(services): State<Arc<CallServices>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(token) = services.config.twilio_auth_token.as_deref() {
+        // Twilio signs the handshake like a webhook: the full wss:// URL, no parameters.
+        let mut url = stream_url(&services.config.public_url());
+        if let Some(query) = uri.query() {
+            url = format!("{url}?{query}");
+        }
+        let given = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !signature::is_valid(token, &url, &[], given) {
+            tracing::warn!("twilio stream handshake with a bad or missing signature");
+            return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
+        }
+    }
+    ws.on_upgrade(move |socket| handle(socket, services))
+}
+
+async fn handle(mut socket: WebSocket, services: Arc<CallServices>) {
+    let start = match tokio::time::timeout(START_TIMEOUT, wait_for_start(&mut socket)).await {
+        Ok(Some(start)) => start,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::warn!("twilio stream sent no start in {START_TIMEOUT:?}; closing");
+            return;
+        }
+    };
+    let param = |name: &str| {
+        start
+            .custom_parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let to = param("to");
+    let agent = match services.store.find_agent_by_phone(&to).await {
+        Ok(Some(agent)) if agent.status == "active" => agent,
+        Ok(_) => {
+            tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream for no active agent");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(call_sid = %start.call_sid, "agent lookup failed: {e}");
+            return;
+        }
+    };
+    let mut codec = match StreamCodec::new() {
+        Ok(codec) => codec,
+        Err(e) => {
+            tracing::error!("cannot build the twilio codec: {e}");
+            return;
+        }
+    };
+    let info = LegInfo {
+        transport: "twilio",
+        carrier_call_id: start.call_sid.clone(),
+        from: param("from"),
+        to,
+        direction: Direction::Inbound,
+        parameters: start.custom_parameters.clone(),
+    };
+    let (leg, leg_end) = leg_pair(info);
+    let route = CallRoute::new(
+        agent.id.clone(),
+        Scope {
+            workspace_id: agent.workspace_id.clone(),
+            live: agent.live,
+        },
+    );
+    let session = tokio::spawn(run_call(services, leg, route));
+    let reason = shuttle(&mut socket, &start, &mut codec, leg_end).await;
+    tracing::info!(call_sid = %start.call_sid, ?reason, "twilio stream ended");
+    let _ = socket.close().await;
+    if let Err(e) = session.await {
+        tracing::error!(call_sid = %start.call_sid, "call session panicked: {e}");
+    }
+}
+
+/// Reads until `start`; `None` when the socket closes first.
+async fn wait_for_start(socket: &mut WebSocket) -> Option<Start> {
+    while let Some(message) = socket.recv().await {
+        let Ok(Message::Text(text)) = message else {
+            if matches!(message, Err(_) | Ok(Message::Close(_))) {
+                return None;
+            }
+            continue;
+        };
+        match protocol::parse(&text) {
+            Ok(Inbound::Start(start)) => return Some(start),
+            Ok(Inbound::Connected) => {}
+            Ok(other) => tracing::debug!(?other, "twilio message before start ignored"),
+            Err(e) => tracing::warn!("twilio stream: {e}"),
+        }
+    }
+    None
+}
+
+/// Moves audio and control between the socket and the session until either side ends.
+async fn shuttle(
+    socket: &mut WebSocket,
+    start: &Start,
+    codec: &mut StreamCodec,
+    mut leg: LegEnd,
+) -> HangupReason {
+    let sid = start.stream_sid.as_str();
+    let mut wire = [0u8; WIRE_FRAME_BYTES];
+    loop {
+        tokio::select! {
+            message = socket.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => {
+                        // Dropped without `stop`: the caller is gone all the same.
+                        return hang_up(&leg, HangupReason::Remote).await;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        // A reset socket is how most dropped calls look: the caller is gone.
+                        tracing::info!(%sid, "twilio stream broke off: {e}");
+                        return hang_up(&leg, HangupReason::Remote).await;
+                    }
+                };
+                match protocol::parse(&text) {
+                    Ok(Inbound::Media { payload }) => {
+                        let sent = codec.decode(&payload, |frame| {
+                            match leg.events.try_send(LegEvent::Audio(frame)) {
+                                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                                // The session is seconds behind: dropping audio beats
+                                // stalling the socket (and with it the agent's playout).
+                                Err(TrySendError::Full(_)) => {
+                                    tracing::warn!(%sid, "session behind; caller frame dropped")
+                                }
+                            }
+                        });
+                        if let Err(e) = sent {
+                            tracing::warn!(%sid, "undecodable twilio media: {e}");
+                        }
+                    }
+                    Ok(Inbound::Dtmf(digit)) => {
+                        let _ = leg.events.send(LegEvent::Dtmf(digit)).await;
+                    }
+                    Ok(Inbound::Mark(name)) => {
+                        let _ = leg.events.send(LegEvent::Mark(name)).await;
+                    }
+                    Ok(Inbound::Stop) => return hang_up(&leg, HangupReason::Remote).await,
+                    Ok(Inbound::Connected | Inbound::Start(_) | Inbound::OwnTrack) => {}
+                    Err(e) => tracing::warn!(%sid, "skipping malformed twilio message: {e}"),
+                }
+            }
+            command = leg.commands.recv() => {
+                let out = match command {
+                    Some(LegCommand::Audio(frame)) => match codec.encode(&frame, &mut wire) {
+                        Ok(()) => protocol::media(sid, &wire),
+                        Err(e) => {
+                            tracing::warn!(%sid, "cannot encode agent audio: {e}");
+                            continue;
+                        }
+                    },
+                    Some(LegCommand::Mark(name)) => protocol::mark(sid, &name),
+                    Some(LegCommand::Clear) => protocol::clear(sid),
+                    Some(LegCommand::Transfer(target)) => {
+                        // Media Streams cannot redirect a call; only Twilio's REST API can.
+                        tracing::warn!(%sid, %target, "transfer is not supported on twilio streams; hanging up");
+                        return HangupReason::Local;
+                    }
+                    // Closing the socket ends `<Connect>`, and with no TwiML after it the call.
+                    Some(LegCommand::Hangup) | None => return HangupReason::Local,
+                };
+                if let Err(e) = socket.send(Message::Text(out.into())).await {
+                    return hang_up(&leg, HangupReason::TransportError(e.to_string())).await;
+                }
+            }
+        }
+    }
+}
+
+async fn hang_up(leg: &LegEnd, reason: HangupReason) -> HangupReason {
+    let _ = leg.events.send(LegEvent::Hangup(reason.clone())).await;
+    reason
+}

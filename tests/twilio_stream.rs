@@ -1,0 +1,563 @@
+//! Twilio Media Streams end to end: a real WebSocket client speaking Twilio's protocol against
+//! the engine's router on a real socket. The session, VAD, turn machine, pacer, recorder and
+//! store are the production ones; speech and brain are small scripted stand-ins so the
+//! conversation is known in advance (the fixture replays exercise the real models).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use boltcall::agent::session::CallServices;
+use boltcall::agent::tools::ToolRunner;
+use boltcall::config::Config;
+use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
+use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput, SttStream};
+use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
+use boltcall::store::{CallRecord, NewAgent, Scope, Store};
+use boltcall::telephony::twilio::signature;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const AGENT_PHONE: &str = "+15550001000";
+const CALLER_PHONE: &str = "+15550002000";
+const HEARD: &str = "what are your opening hours";
+const ANSWER: &str = "We are open nine to five.";
+
+/// Every speech segment is heard as the same question.
+struct ScriptedStt;
+
+impl SpeechToText for ScriptedStt {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn open(&self) -> SttStream {
+        let (input, mut rx) = mpsc::channel(256);
+        let (tx, events) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(item) = rx.recv().await {
+                if let SttInput::SpeechEnd = item {
+                    let _ = tx.send(SttEvent::Final { text: HEARD.into() }).await;
+                }
+            }
+        });
+        SttStream { input, events }
+    }
+}
+
+/// Speaks a 440 Hz tone, 60 ms per character, in 100 ms chunks.
+struct ToneTts;
+
+impl TextToSpeech for ToneTts {
+    fn name(&self) -> &'static str {
+        "tone"
+    }
+    fn synthesize(
+        &self,
+        text: String,
+        _voice: &'static Voice,
+    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(async move {
+            let total = text.chars().count() * 960;
+            let mut n = 0usize;
+            while n < total {
+                let len = 1600.min(total - n);
+                let chunk: Vec<i16> = (n..n + len)
+                    .map(|i| {
+                        let t = i as f32 / 16_000.0;
+                        (6000.0 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()) as i16
+                    })
+                    .collect();
+                n += len;
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Answers every caller turn the same way.
+struct FixedBrain;
+
+impl Brain for FixedBrain {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+    fn start(&self, _context: BrainContext, _tools: Arc<dyn ToolRunner>) -> Box<dyn BrainSession> {
+        Box::new(FixedBrain)
+    }
+}
+
+impl BrainSession for FixedBrain {
+    fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent> {
+        let (tx, rx) = mpsc::channel(4);
+        let answer = history.last().is_some_and(|m| m.role == Role::Caller);
+        tokio::spawn(async move {
+            if answer {
+                let _ = tx.send(BrainEvent::Text(ANSWER.into())).await;
+            }
+            let _ = tx.send(BrainEvent::Done).await;
+        });
+        rx
+    }
+}
+
+struct Engine {
+    base: String,
+    store: Store,
+    data_dir: PathBuf,
+}
+
+async fn engine(greeting: &str, token: Option<&str>) -> Engine {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let data_dir = std::env::temp_dir().join(boltcall::store::new_id("twilio-test-"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let config = Config {
+        public_url: Some(format!("http://{addr}")),
+        database_url: format!("sqlite://{}", data_dir.join("db.sqlite").display()),
+        data_dir: data_dir.clone(),
+        twilio_auth_token: token.map(str::to_string),
+        ..Config::default()
+    };
+    let store = Store::connect(&config.database_url)
+        .await
+        .unwrap()
+        .with_public_url(&config.public_url());
+    let scope = Scope {
+        workspace_id: "default".into(),
+        live: true,
+    };
+    store
+        .create_agent(
+            &scope,
+            NewAgent {
+                name: "Ava".into(),
+                voice_id: "voice_sarah".into(),
+                greeting: Some(greeting.into()),
+                prompt: None,
+                knowledge_base_id: None,
+                phone_number: Some(AGENT_PHONE.into()),
+            },
+        )
+        .await
+        .unwrap();
+    let services = Arc::new(CallServices {
+        config: Arc::new(config),
+        store: store.clone(),
+        stt: Arc::new(ScriptedStt),
+        tts: Arc::new(ToneTts),
+        brain: Arc::new(FixedBrain),
+    });
+    let router = boltcall::telephony::twilio::router(services);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Engine {
+        base: format!("http://{addr}"),
+        store,
+        data_dir,
+    }
+}
+
+fn voice_form(to: &str) -> Vec<(String, String)> {
+    [
+        ("CallSid", "CA0001"),
+        ("From", CALLER_PHONE),
+        ("To", to),
+        ("AccountSid", "AC0001"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+async fn post_voice(engine: &Engine, to: &str, signature: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/carrier/twilio/voice", engine.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(voice_form(to)).unwrap());
+    if let Some(sig) = signature {
+        request = request.header("X-Twilio-Signature", sig);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn unknown_number_is_told_so_and_hung_up() {
+    let engine = engine("Hello.", None).await;
+    let (status, body) = post_voice(&engine, "+19999999999", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<Say>") && body.contains("not in service"),
+        "{body}"
+    );
+    assert!(body.contains("<Hangup/>"), "{body}");
+    assert!(!body.contains("<Stream"), "{body}");
+}
+
+#[tokio::test]
+async fn known_number_connects_a_stream_with_the_call_parameters() {
+    let engine = engine("Hello.", None).await;
+    let (status, body) = post_voice(&engine, AGENT_PHONE, None).await;
+    assert_eq!(status, 200);
+    let ws = engine.base.replace("http://", "ws://");
+    assert!(
+        body.contains(&format!(r#"<Stream url="{ws}/carrier/twilio/stream">"#)),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<Parameter name="call_sid" value="CA0001"/>"#),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"<Parameter name="from" value="{CALLER_PHONE}"/>"#
+    )));
+    assert!(
+        body.contains(r#"<Parameter name="agent_id" value="agent_"#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn signature_is_required_when_an_auth_token_is_set() {
+    let engine = engine("Hello.", Some("s3cret")).await;
+    let url = format!("{}/carrier/twilio/voice", engine.base);
+    assert_eq!(post_voice(&engine, AGENT_PHONE, None).await.0, 403);
+    let forged = signature::compute("wrong", &url, &voice_form(AGENT_PHONE));
+    assert_eq!(post_voice(&engine, AGENT_PHONE, Some(&forged)).await.0, 403);
+    let good = signature::compute("s3cret", &url, &voice_form(AGENT_PHONE));
+    let (status, body) = post_voice(&engine, AGENT_PHONE, Some(&good)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<Stream"), "{body}");
+    // The stream handshake is signed too.
+    let ws_url = format!(
+        "{}/carrier/twilio/stream",
+        engine.base.replace("http://", "ws://")
+    );
+    assert!(tokio_tungstenite::connect_async(&ws_url).await.is_err());
+}
+
+/// The caller's side of a Media Stream: sends 20 ms μ-law frames in real time and collects
+/// everything the engine sends back.
+struct Caller {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    started: Instant,
+    /// Agent `media` messages and whether each carried sound.
+    media: Vec<bool>,
+    clears: usize,
+    closed: bool,
+}
+
+impl Caller {
+    async fn dial(engine: &Engine) -> Caller {
+        let url = format!(
+            "{}/carrier/twilio/stream",
+            engine.base.replace("http://", "ws://")
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let send = |v: Value| WsMessage::Text(v.to_string().into());
+        ws.send(send(
+            json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+        ))
+        .await
+        .unwrap();
+        ws.send(send(json!({
+            "event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
+            "start": {
+                "accountSid": "AC0001", "streamSid": "MZ0001", "callSid": "CA0001",
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": {"agent_id": "x", "call_sid": "CA0001",
+                                     "from": CALLER_PHONE, "to": AGENT_PHONE}
+            }
+        })))
+        .await
+        .unwrap();
+        Caller {
+            ws,
+            started: Instant::now(),
+            media: Vec::new(),
+            clears: 0,
+            closed: false,
+        }
+    }
+
+    /// Plays `mulaw` (8 kHz) in real time, 20 ms per message, reading what comes back.
+    async fn play(&mut self, mulaw: &[u8]) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for (n, chunk) in mulaw.chunks(160).enumerate() {
+            tick.tick().await;
+            let msg = json!({"event": "media", "sequenceNumber": n.to_string(), "streamSid": "MZ0001",
+                "media": {"track": "inbound", "chunk": n.to_string(), "timestamp": (n * 20).to_string(),
+                          "payload": BASE64.encode(chunk)}});
+            if self
+                .ws
+                .send(WsMessage::Text(msg.to_string().into()))
+                .await
+                .is_err()
+            {
+                self.closed = true;
+                return;
+            }
+            self.drain().await;
+        }
+    }
+
+    async fn silence(&mut self, seconds: f64) {
+        self.play(&vec![0xFF; (seconds * 8000.0) as usize]).await;
+    }
+
+    async fn send_raw(&mut self, message: WsMessage) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// Reads whatever has arrived without waiting.
+    async fn drain(&mut self) {
+        while let Some(next) = futures::FutureExt::now_or_never(self.ws.next()) {
+            match next {
+                Some(Ok(WsMessage::Text(text))) => self.record(&text),
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                    self.closed = true;
+                    return;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn record(&mut self, text: &str) {
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["streamSid"], "MZ0001", "{v}");
+        match v["event"].as_str() {
+            Some("media") => {
+                let payload = BASE64
+                    .decode(v["media"]["payload"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(payload.len(), 160, "20 ms of 8 kHz μ-law per message");
+                // μ-law 0xFF/0x7F is zero; a few codes either side are the filters' dither.
+                let loud = payload.iter().any(|&b| (b & 0x7F) < 0x60);
+                self.media.push(loud);
+            }
+            Some("clear") => self.clears += 1,
+            Some("mark") => {}
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+
+    fn sound_frames(&self) -> usize {
+        self.media.iter().filter(|&&loud| loud).count()
+    }
+
+    /// Sends `stop` and reads until the engine closes the socket.
+    async fn hang_up(mut self) -> Caller {
+        let stop = json!({"event": "stop", "sequenceNumber": "999", "streamSid": "MZ0001",
+                          "stop": {"accountSid": "AC0001", "callSid": "CA0001"}});
+        let _ = self.ws.send(WsMessage::Text(stop.to_string().into())).await;
+        self.read_until_closed().await
+    }
+
+    async fn read_until_closed(mut self) -> Caller {
+        while let Ok(Some(next)) =
+            tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await
+        {
+            match next {
+                Ok(WsMessage::Text(text)) => self.record(&text),
+                Ok(WsMessage::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        self.closed = true;
+        self
+    }
+}
+
+/// The first utterance of the opening-hours fixture, as μ-law.
+fn caller_question() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/calls/opening_hours/caller.wav"
+    );
+    let mut reader = hound::WavReader::open(path).unwrap();
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let pcm: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    // 6.5 s – 9.5 s holds "Hi, what are your opening hours?" and nothing else.
+    let pcm = &pcm[6_500 * 8..9_500 * 8];
+    let mut mulaw = vec![0u8; pcm.len()];
+    media::g711::encode_ulaw(pcm, &mut mulaw).unwrap();
+    mulaw
+}
+
+/// The call's record once the session has written its end.
+async fn finished_call(store: &Store) -> CallRecord {
+    let scope = Scope {
+        workspace_id: "default".into(),
+        live: true,
+    };
+    for _ in 0..200 {
+        let page = store
+            .list_calls(
+                &scope,
+                &Default::default(),
+                boltcall::store::PageRequest { page: 1, limit: 10 },
+            )
+            .await
+            .unwrap();
+        if let Some(call) = page.items.into_iter().find(|c| c.ended_at.is_some()) {
+            return call;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the call was never finished");
+}
+
+#[tokio::test]
+async fn a_call_is_greeted_answered_paced_and_recorded() {
+    let engine = engine("Hello, thanks for calling.", None).await;
+    let mut caller = Caller::dial(&engine).await;
+    caller.silence(2.5).await;
+    let greeting_sound = caller.sound_frames();
+    // "Hello, thanks for calling." is 26 characters of tone: 1.56 s, 78 frames.
+    assert!(
+        (70..=90).contains(&greeting_sound),
+        "greeting frames {greeting_sound}"
+    );
+    caller.play(&caller_question()).await;
+    caller.silence(3.0).await;
+    let elapsed_ms = caller.started.elapsed().as_millis() as usize;
+    // One message per 20 ms tick: never ahead of real time, never far behind.
+    let sent = caller.media.len();
+    assert!(
+        sent <= elapsed_ms / 20 + 2,
+        "{sent} messages in {elapsed_ms} ms"
+    );
+    assert!(
+        sent >= elapsed_ms / 20 * 8 / 10,
+        "{sent} messages in {elapsed_ms} ms"
+    );
+    let answer_sound = caller.sound_frames() - greeting_sound;
+    // "We are open nine to five." is 25 characters: 75 frames of tone.
+    assert!(
+        (65..=85).contains(&answer_sound),
+        "answer frames {answer_sound}"
+    );
+    assert_eq!(caller.clears, 0);
+    let caller = caller.hang_up().await;
+    assert!(caller.closed);
+
+    let call = finished_call(&engine.store).await;
+    assert_eq!(call.status, "completed");
+    assert_eq!(call.caller, CALLER_PHONE);
+    assert_eq!(call.to, AGENT_PHONE);
+    assert_eq!(call.end_reason.as_deref(), Some("caller_hangup"));
+    let turns: Vec<(&str, &str)> = call
+        .transcript
+        .iter()
+        .map(|t| (t.role.as_str(), t.text.as_str()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("agent", "Hello, thanks for calling."),
+            ("caller", HEARD),
+            ("agent", ANSWER)
+        ]
+    );
+    assert!(
+        call.transcript[1].start_ms >= 2_500,
+        "{:?}",
+        call.transcript[1]
+    );
+    assert!(call.summary.is_some() && call.sentiment.is_some());
+    assert!(call.duration_seconds.unwrap_or(0) >= 7);
+    assert!(
+        call.latency["turns"][0]["voice_to_voice_ms"]
+            .as_u64()
+            .is_some(),
+        "{:?}",
+        call.latency
+    );
+    let recording = engine
+        .data_dir
+        .join("recordings")
+        .join(format!("{}.wav", call.id));
+    assert_eq!(
+        call.recording_url,
+        Some(format!("{}/v1/calls/{}/recording", engine.base, call.id))
+    );
+    let wav = hound::WavReader::open(&recording).unwrap();
+    assert_eq!(wav.spec().channels, 2);
+    let seconds = wav.duration() as f64 / f64::from(wav.spec().sample_rate);
+    assert!(seconds >= 7.0, "recording of {seconds} s");
+}
+
+#[tokio::test]
+async fn caller_speaking_over_the_greeting_clears_it_and_truncates_it() {
+    let greeting = "Hello and welcome to the clinic, where every smile matters to us. \
+                    Our opening hours are eight to six on weekdays.";
+    let engine = engine(greeting, None).await;
+    let mut caller = Caller::dial(&engine).await;
+    caller.silence(1.0).await;
+    caller.play(&caller_question()).await;
+    caller.silence(3.0).await;
+    assert!(caller.clears >= 1, "no clear after barge-in");
+    let caller = caller.hang_up().await;
+    assert!(caller.closed);
+    let call = finished_call(&engine.store).await;
+    let first = &call.transcript[0];
+    assert_eq!(first.role, "agent");
+    assert!(
+        first.text.len() < greeting.len()
+            && greeting.starts_with(first.text.trim_end_matches(['.', ','])),
+        "greeting kept as {:?}",
+        first.text
+    );
+    assert!(
+        call.transcript
+            .iter()
+            .any(|t| t.role == "agent" && t.text == ANSWER)
+    );
+}
+
+#[tokio::test]
+async fn malformed_messages_are_skipped_and_the_call_goes_on() {
+    let engine = engine("Hi.", None).await;
+    let mut caller = Caller::dial(&engine).await;
+    for junk in [
+        WsMessage::Text("not json".into()),
+        WsMessage::Text(r#"{"event":"media","media":{"payload":"%%%"}}"#.into()),
+        WsMessage::Text(r#"{"event":"teleport"}"#.into()),
+        WsMessage::Text(r#"{"event":"dtmf","dtmf":{"digit":"12"}}"#.into()),
+        WsMessage::Binary(vec![1, 2, 3].into()),
+    ] {
+        caller.send_raw(junk).await;
+    }
+    caller.silence(1.0).await;
+    caller.play(&caller_question()).await;
+    caller.silence(3.0).await;
+    assert!(!caller.closed);
+    assert!(caller.sound_frames() > 60, "the call went quiet");
+    caller.hang_up().await;
+    let call = finished_call(&engine.store).await;
+    assert_eq!(call.status, "completed");
+    assert!(call.transcript.iter().any(|t| t.text == ANSWER));
+}
+
+#[tokio::test]
+async fn a_socket_dropped_without_stop_ends_the_call_as_hung_up() {
+    let engine = engine("Hello, thanks for calling.", None).await;
+    let mut caller = Caller::dial(&engine).await;
+    caller.silence(2.0).await;
+    drop(caller);
+    let call = finished_call(&engine.store).await;
+    assert_eq!(call.status, "completed");
+    assert_eq!(call.end_reason.as_deref(), Some("caller_hangup"));
+}
