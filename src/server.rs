@@ -7,11 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::agent::session::CallServices;
+use crate::agent::session::{CallServices, run_call};
 use crate::api::ApiState;
 use crate::config::Config;
 use crate::store::Store;
-use crate::telephony::unplaced_dialer::UnplacedDialer;
+use crate::telephony::engine_dialer::EngineDialer;
+use crate::telephony::sip::routing::StoreRouting;
+use crate::telephony::sip::service::{SipService, SipSettings};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url)
@@ -25,11 +27,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let config = Arc::new(config);
-    let dialer = Arc::new(UnplacedDialer {
-        store: store.clone(),
-    });
-    let api = ApiState::new(store.clone(), config.clone(), dialer);
-    let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     // Providers install the offline models on first use.
     let services = Arc::new(CallServices {
         config: config.clone(),
@@ -38,6 +35,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tts: crate::providers::build_tts(&config).await?,
         brain: crate::providers::llm::build_brain(&config),
     });
+    let sip = start_sip(&config, &services).await?;
+    let dialer = Arc::new(EngineDialer {
+        sip: sip.dialer(),
+        services: services.clone(),
+    });
+    let api = ApiState::new(store.clone(), config.clone(), dialer);
+    let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
     let listener = TcpListener::bind(config.http_addr)
         .await
@@ -53,6 +57,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     api.flush_usage().await;
     store.close().await;
     Ok(())
+}
+
+/// Starts the SIP listener; its inbound calls and answered outbound calls run `run_call`.
+async fn start_sip(config: &Config, services: &Arc<CallServices>) -> anyhow::Result<SipService> {
+    let settings = SipSettings::from_config(config)?;
+    let run_services = services.clone();
+    let routing = StoreRouting {
+        store: services.store.clone(),
+        run: Arc::new(move |leg, route| {
+            tokio::spawn(run_call(run_services.clone(), leg, route));
+        }),
+    };
+    SipService::start(settings, Arc::new(routing))
+        .await
+        .with_context(|| format!("cannot listen for SIP on {}", config.sip_addr))
 }
 
 /// Resolves on SIGINT or SIGTERM.
