@@ -30,7 +30,7 @@ pub struct Options {
     pub rate_limit: bool,
     pub limits: RateLimits,
     pub webhook_allow_loopback: bool,
-    /// The outbound dialer; the built-in unplaced dialer when `None`.
+    /// The outbound dialer; one that leaves calls ringing when `None`.
     pub dialer: Option<Arc<dyn Dialer>>,
 }
 
