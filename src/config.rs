@@ -37,6 +37,23 @@ pub struct Config {
     pub sip_addr: SocketAddr,
     /// RTP port range, inclusive.
     pub rtp_ports: (u16, u16),
+    /// Address written in SDP and Contact when `sip_addr` is a wildcard or behind NAT.
+    pub sip_public_ip: Option<std::net::IpAddr>,
+    /// The SIP trunk outbound calls go to (`HOST:PORT`, numeric host).
+    pub sip_trunk: Option<SocketAddr>,
+    /// Digest credentials we answer the trunk's challenges with.
+    pub sip_trunk_username: Option<String>,
+    pub sip_trunk_password: Option<String>,
+    /// Sources (addresses or CIDR blocks) allowed to send INVITEs; empty allows all.
+    pub sip_allowlist: Vec<String>,
+    /// Digest realm for inbound challenges.
+    pub sip_realm: String,
+    /// `user:password` pairs inbound INVITEs must authenticate as; empty disables the challenge.
+    pub sip_users: Vec<String>,
+    /// INVITEs per second accepted from one source address (burst twice that); 0 is no limit.
+    pub sip_invite_rate: u32,
+    /// Seconds without RTP before a call is hung up as dead.
+    pub rtp_timeout_secs: u64,
     pub webhook_allow_loopback: bool,
     /// `false` only for benchmarks.
     pub rate_limit: bool,
@@ -62,6 +79,15 @@ impl Default for Config {
             database_url: "sqlite://boltcall.db".into(),
             sip_addr: "127.0.0.1:5060".parse().expect("literal address"),
             rtp_ports: (20000, 29999),
+            sip_public_ip: None,
+            sip_trunk: None,
+            sip_trunk_username: None,
+            sip_trunk_password: None,
+            sip_allowlist: Vec::new(),
+            sip_realm: "boltcall".into(),
+            sip_users: Vec::new(),
+            sip_invite_rate: 20,
+            rtp_timeout_secs: 30,
             webhook_allow_loopback: false,
             rate_limit: true,
             data_dir: PathBuf::from("./data"),
@@ -113,6 +139,37 @@ impl Config {
         if let Some(v) = get("BOLTCALL_RTP_PORTS") {
             self.rtp_ports = parse_port_range(&v)?;
         }
+        if let Some(v) = get("BOLTCALL_SIP_PUBLIC_IP") {
+            self.sip_public_ip = Some(v.parse().map_err(|_| ConfigError::Invalid {
+                name: "BOLTCALL_SIP_PUBLIC_IP",
+                value: v.clone(),
+                reason: "expected an IP address",
+            })?);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TRUNK") {
+            self.sip_trunk = Some(parse_addr("BOLTCALL_SIP_TRUNK", &v)?);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TRUNK_USERNAME") {
+            self.sip_trunk_username = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TRUNK_PASSWORD") {
+            self.sip_trunk_password = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_ALLOWLIST") {
+            self.sip_allowlist = split_list(&v);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_REALM") {
+            self.sip_realm = v;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_USERS") {
+            self.sip_users = split_list(&v);
+        }
+        if let Some(v) = get("BOLTCALL_SIP_INVITE_RATE") {
+            self.sip_invite_rate = parse_number("BOLTCALL_SIP_INVITE_RATE", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_RTP_TIMEOUT") {
+            self.rtp_timeout_secs = parse_number("BOLTCALL_RTP_TIMEOUT", &v)?;
+        }
         if let Some(v) = get("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK") {
             self.webhook_allow_loopback = parse_flag("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK", &v)?;
         }
@@ -161,6 +218,24 @@ fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError
         value: value.into(),
         reason: "expected HOST:PORT with a numeric host",
     })
+}
+
+fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        name,
+        value: value.into(),
+        reason: "expected a non-negative integer",
+    })
+}
+
+/// Comma-separated values, trimmed, empties dropped.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {

@@ -1,21 +1,48 @@
 //! `boltcall serve`: binds the HTTP listener and runs until SIGINT/SIGTERM.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::store::Store;
+use crate::telephony::unplaced_dialer::UnplacedDialer;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
-    let app = crate::api::router(store);
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url))?
+        .with_public_url(&config.public_url());
+    if store.is_single_node() {
+        let failed = store.fail_interrupted_calls().await?;
+        if failed > 0 {
+            tracing::warn!("marked {failed} calls interrupted by the last shutdown as failed");
+        }
+    }
+    let config = Arc::new(config);
+    let dialer = Arc::new(UnplacedDialer {
+        store: store.clone(),
+    });
+    let api = ApiState::new(store.clone(), config.clone(), dialer);
+    let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
+    let app = crate::api::router(api.clone());
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     tracing::info!("boltcall listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    flusher.abort();
+    api.flush_usage().await;
+    store.close().await;
     Ok(())
 }
 

@@ -313,7 +313,10 @@ mod tests {
             .collect();
         // Skip the start-up transient (filter filling from silence) at both ends.
         let margin = to as usize / 20;
-        snr_db(aligned, &reference, margin..aligned.len() - margin)
+        let snr = snr_db(aligned, &reference, margin..aligned.len() - margin);
+        // Shown with --nocapture; recorded in BENCHMARKS.md.
+        println!("{from}→{to} Hz frame-by-frame sweep {f0}–{f1} Hz: SNR {snr:.1} dB");
+        snr
     }
 
     #[test]
@@ -401,6 +404,7 @@ mod tests {
             .collect();
         let margin = to as usize / 20;
         let snr = snr_db(&out, &reference, margin..out.len() - margin);
+        println!("22050→16000 Hz chunked sweep 100–7000 Hz: SNR {snr:.1} dB");
         assert!(snr >= 60.0, "22.05→16 kHz chunked SNR {snr:.1} dB");
     }
 

@@ -6,3 +6,4 @@ pub mod knowledge;
 pub mod session;
 pub mod spoken;
 pub mod tools;
+pub mod turn;

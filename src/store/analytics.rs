@@ -49,8 +49,8 @@ pub struct Overview {
     pub leads: LeadCounts,
     pub messages: MessageCounts,
     pub appointments: AppointmentCounts,
-    /// Mean time from the end of a caller's turn to the agent's first audio, over the period's
-    /// calls (`latency.turns[].response_ms`); 0 when no turn was measured.
+    /// Mean time from the end of the caller's speech to the agent's first audio over the period's
+    /// calls (`latency.turns[].voice_to_voice_ms`, as the turn machine records it); 0 when none.
     pub avg_response_time_seconds: f64,
 }
 
@@ -146,9 +146,10 @@ impl Store {
         from_day: &str,
         to_day: &str,
     ) -> Result<(i64, i64, i64), StoreError> {
-        let minutes_sql = "SELECT COALESCE(SUM(minutes), 0) FROM call_minutes \
+        // PostgreSQL sums BIGINT into NUMERIC: cast back so both engines decode an i64.
+        let minutes_sql = "SELECT CAST(COALESCE(SUM(minutes), 0) AS BIGINT) FROM call_minutes \
              WHERE workspace_id = $1 AND live = $2 AND day >= $3 AND day <= $4";
-        let api_sql = "SELECT COALESCE(SUM(calls), 0) FROM api_usage \
+        let api_sql = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM api_usage \
              WHERE workspace_id = $1 AND live = $2 AND day >= $3 AND day <= $4";
         // Message timestamps start with the day, so a day range is a text range.
         let sms_sql = "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND live = $2 \
@@ -169,7 +170,7 @@ impl Store {
     }
 }
 
-/// Mean of every `turns[].response_ms` in the stored latency documents, in seconds.
+/// Mean of every `turns[].voice_to_voice_ms` in the stored latency documents, in seconds.
 fn mean_response_seconds<'a>(latencies: impl Iterator<Item = &'a str>) -> f64 {
     let (mut sum, mut n) = (0.0, 0u32);
     for text in latencies {
@@ -179,7 +180,10 @@ fn mean_response_seconds<'a>(latencies: impl Iterator<Item = &'a str>) -> f64 {
         let Some(turns) = value.get("turns").and_then(|t| t.as_array()) else {
             continue;
         };
-        for ms in turns.iter().filter_map(|t| t.get("response_ms")?.as_f64()) {
+        for ms in turns
+            .iter()
+            .filter_map(|t| t.get("voice_to_voice_ms")?.as_f64())
+        {
             sum += ms;
             n += 1;
         }
@@ -198,7 +202,7 @@ mod tests {
     #[test]
     fn mean_response_reads_turns_and_skips_junk() {
         let docs = [
-            r#"{"turns":[{"response_ms":400},{"response_ms":600}]}"#,
+            r#"{"turns":[{"voice_to_voice_ms":400},{"voice_to_voice_ms":600}]}"#,
             r#"{"turns":[{"stt_ms":10}]}"#,
             "not json",
             r#"{}"#,

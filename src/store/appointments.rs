@@ -62,7 +62,7 @@ impl Store {
             insert_event!(&mut *tx, &apt.workspace_id, apt.live, "appointment.booked", &apt)?;
             tx.commit().await?;
         });
-        Ok(apt)
+        Ok(with_derived_status(apt))
     }
 
     pub async fn get_appointment(

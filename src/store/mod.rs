@@ -32,10 +32,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use analytics::{Overview, Usage};
+pub use analytics::{
+    AppointmentCounts, CallCounts, LeadCounts, MessageCounts, Overview, Period, Usage,
+};
+pub use appointments::AppointmentFilter;
+pub use calls::CallFilter;
 pub use events::{EVENT_TYPES, EventRecord};
 pub use ids::new_id;
 pub use keys::{ApiKey, CreatedKey, Plan};
+pub use leads::{LEAD_SORT_FIELDS, LeadFilter};
+pub use messages::MessageFilter;
 pub use records::*;
 pub use time::{format_ts, now_ts, parse_ts};
 
@@ -131,6 +137,11 @@ impl Store {
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         self.public_url = public_url.trim_end_matches('/').into();
         self
+    }
+
+    /// SQLite means one engine process owns the database (PostgreSQL may be shared by nodes).
+    pub fn is_single_node(&self) -> bool {
+        matches!(self.db, Db::Sqlite(_))
     }
 
     pub fn public_url(&self) -> &str {

@@ -2,6 +2,7 @@
 //! The offline default is a deterministic dialogue policy; an OpenAI-compatible LLM sits beside it.
 
 pub mod offline;
+pub mod openai;
 
 use std::sync::Arc;
 
@@ -10,10 +11,20 @@ use tokio::sync::mpsc;
 use crate::agent::tools::ToolRunner;
 use crate::config::Config;
 
-/// The brain the configuration asks for: the offline dialogue policy unless an
-/// OpenAI-compatible endpoint is configured.
-pub fn build_brain(_config: &Config) -> Arc<dyn Brain> {
-    Arc::new(offline::OfflineBrain)
+/// The brain the configuration asks for: an OpenAI-compatible LLM when `llm_base_url` or
+/// `llm_api_key` is set, else the offline dialogue policy.
+pub fn build_brain(config: &Config) -> Arc<dyn Brain> {
+    if config.llm_base_url.is_none() && config.llm_api_key.is_none() {
+        return Arc::new(offline::OfflineBrain);
+    }
+    Arc::new(openai::OpenAiBrain::new(
+        config
+            .llm_base_url
+            .as_deref()
+            .unwrap_or(openai::DEFAULT_BASE_URL),
+        config.llm_api_key.as_deref().unwrap_or_default(),
+        config.llm_model.as_deref().unwrap_or(openai::DEFAULT_MODEL),
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -158,6 +158,11 @@ impl Endpoint {
         self.outputs.pop_front()
     }
 
+    /// The media negotiated for a call, once its offer was accepted.
+    pub fn media(&self, call_id: &str) -> Option<NegotiatedMedia> {
+        self.dialogs.get(call_id).and_then(|d| d.media)
+    }
+
     pub fn active_dialogs(&self) -> usize {
         self.dialogs.len()
     }

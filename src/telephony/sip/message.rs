@@ -331,13 +331,17 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Vec<(String, String)>), ParseEr
         if line.starts_with([' ', '\t']) {
             // Folded continuation of the previous header (RFC 3261 §7.3.1).
             let last = headers.last_mut().ok_or(ParseError::Header)?;
+            if line.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(ParseError::Header);
+            }
             last.1.push(' ');
             last.1.push_str(line.trim());
             continue;
         }
         let (name, value) = line.split_once(':').ok_or(ParseError::Header)?;
         let name = name.trim_end();
-        if !is_token(name) {
+        // Control characters (a stray CR, NUL…) would let one header smuggle another.
+        if !is_token(name) || value.chars().any(|c| c.is_control() && c != '\t') {
             return Err(ParseError::Header);
         }
         if headers.len() >= MAX_HEADERS {

@@ -5,8 +5,12 @@ pub mod dialog;
 pub mod endpoint;
 pub mod message;
 pub mod policy;
+pub mod routing;
 pub mod sdp;
+pub mod service;
 pub mod transaction;
 
 #[cfg(test)]
 mod endpoint_tests;
+#[cfg(test)]
+mod fuzz_tests;

@@ -182,7 +182,8 @@ fn services(prompt: &str, knowledge: &[KnowledgeDoc]) -> Vec<Service> {
         }
     }
     for line in prompt.lines() {
-        let lower = line.to_lowercase();
+        // ASCII lowering keeps byte offsets valid for slicing `line`.
+        let lower = line.to_ascii_lowercase();
         let Some(at) = ["services:", "we offer", "treatments:"]
             .iter()
             .find_map(|k| lower.find(k).map(|i| i + k.len()))

@@ -257,12 +257,13 @@ impl Dialogue {
         let i = u.intents;
         let contact_news = self.absorb_contact(u, asked);
 
-        let farewell_answer = matches!(
-            asked,
-            Asked::AnythingElse | Asked::OfferMessage | Asked::HowCanIHelp
-        ) && i.deny
-            && !i.booking
-            && !i.question;
+        let nothing_else = (i.deny || i.thanks) && !i.booking && !i.question && !i.affirm;
+        let farewell_answer =
+            matches!(asked, Asked::AnythingElse) && nothing_else && !u.has_contact()
+                || matches!(asked, Asked::OfferMessage | Asked::HowCanIHelp)
+                    && i.deny
+                    && !i.booking
+                    && !i.question;
         if i.goodbye && asked != Asked::ConfirmBooking || farewell_answer {
             self.acknowledge(&contact_news);
             self.then(Task::SyncLead);
@@ -333,7 +334,9 @@ impl Dialogue {
         if i.booking
             || outbound_yes
             || (self.goal == Goal::Booking && (slots_given || booking_answer) && !i.question)
-            || (self.goal == Goal::Open && !u.when.is_empty() && !i.question)
+            || (self.goal == Goal::Open
+                && (!u.when.is_empty() || u.service.is_some())
+                && !i.question)
         {
             let starting = self.goal != Goal::Booking || (i.booking && self.booked.is_some());
             if starting {
@@ -359,7 +362,9 @@ impl Dialogue {
                 return;
             }
             self.acknowledge(&contact_news);
-            if starting && i.booking && (self.draft.date.is_none() || self.draft.time.is_none()) {
+            let wants_service = i.booking || u.service.is_some();
+            if starting && wants_service && (self.draft.date.is_none() || self.draft.time.is_none())
+            {
                 let what = self
                     .draft
                     .service

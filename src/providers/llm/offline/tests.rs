@@ -608,3 +608,43 @@ async fn booking_through_the_real_call_tools_writes_rows_and_events() {
         ["appointment.booked", "lead.created", "lead.updated"]
     );
 }
+
+#[tokio::test]
+async fn polite_phrasings_are_not_misread() {
+    let mut call = Call::start(dental_context(DENTAL_PROMPT));
+    call.agent().await;
+    call.caller("Hi, this is Jane. Can I book a filling for Thursday at 4?")
+        .await;
+    let t = call.caller("No problem, go ahead.").await;
+    assert_eq!(t.tools, ["book_appointment"]);
+    assert_eq!(
+        call.tools.named("book_appointment")[0]["start_time"],
+        "2026-03-26T16:00:00Z"
+    );
+    let t = call.caller("Thank you!").await;
+    assert!(t.ended, "{}", t.text);
+}
+
+#[test]
+fn prompts_with_non_ascii_text_do_not_break_service_parsing() {
+    let context = dental_context("Zahnarztpraxis İstanbul Services: Reinigung, Bleaching");
+    let business = super::business::Business::from_context(&context);
+    let names: Vec<&str> = business.services.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"Reinigung") && names.contains(&"Bleaching"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn naming_a_service_is_enough_to_start_booking() {
+    let mut call = Call::start(dental_context(DENTAL_PROMPT));
+    call.agent().await;
+    let t = call
+        .caller("Yeah, hi. Um, I was hoping to get my teeth cleaned sometime next week?")
+        .await;
+    assert_eq!(
+        t.text,
+        "I'd be happy to help you book a cleaning. What day and time would suit you?"
+    );
+}

@@ -236,31 +236,33 @@ fn intents(t: &[String]) -> Intents {
             "works for me",
         ],
     );
-    let deny = starts(
-        t,
-        &[
-            "no",
-            "nope",
-            "nah",
-            "not really",
-            "not now",
-            "negative",
-            "wrong",
-            "that's wrong",
-            "incorrect",
-        ],
-    ) || any(
-        t,
-        &[
-            "not right",
-            "that's not",
-            "not a good time",
-            "bad time",
-            "not correct",
-            "don't book",
-            "not interested",
-        ],
-    );
+    let polite_yes = any(t, &["no problem", "no worries", "no doubt"]);
+    let deny = !polite_yes
+        && (starts(
+            t,
+            &[
+                "no",
+                "nope",
+                "nah",
+                "not really",
+                "not now",
+                "negative",
+                "wrong",
+                "that's wrong",
+                "incorrect",
+            ],
+        ) || any(
+            t,
+            &[
+                "not right",
+                "that's not",
+                "not a good time",
+                "bad time",
+                "not correct",
+                "don't book",
+                "not interested",
+            ],
+        ));
     let booking = !reschedule
         && !cancel
         && any(

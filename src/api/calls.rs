@@ -1,0 +1,213 @@
+//! `/v1/calls`: history, detail with transcript and latency, recordings, outbound calls.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router, routing::get, routing::post};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult, ErrorEnvelope};
+use super::extract::{ApiJson, PathId, QueryMap};
+use super::page::{List, page_request};
+use super::validate::{DayEdge, datetime, one_of, phone, required, text};
+use crate::store::{CallFilter, CallRecord, NewCall, TranscriptEntry};
+use crate::telephony::OutboundCall;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/calls", get(list))
+        .route("/v1/calls/outbound", post(outbound))
+        .route("/v1/calls/{id}", get(fetch))
+        .route("/v1/calls/{id}/recording", get(recording))
+        .route("/v1/calls/{id}/transcript", get(transcript))
+}
+
+#[utoipa::path(get, path = "/v1/calls", tag = "calls",
+    params(("agent_id" = Option<String>, Query), ("direction" = Option<String>, Query),
+           ("from" = Option<String>, Query), ("to" = Option<String>, Query),
+           ("page" = Option<u32>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = List<CallRecord>), (status = "default", body = ErrorEnvelope)))]
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    q: QueryMap,
+) -> ApiResult<Json<List<CallRecord>>> {
+    let page = page_request(&q)?;
+    if let Some(d) = q.get("direction") {
+        one_of(d, "direction", &["inbound", "outbound"])?;
+    }
+    let filter = CallFilter {
+        agent_id: q.get("agent_id").map(str::to_string),
+        direction: q.get("direction").map(str::to_string),
+        from: q
+            .get("from")
+            .map(|v| datetime(v, "from", DayEdge::Start))
+            .transpose()?,
+        to: q
+            .get("to")
+            .map(|v| datetime(v, "to", DayEdge::End))
+            .transpose()?,
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && to < from
+    {
+        return Err(ApiError::validation("to", "must not be before `from`"));
+    }
+    let calls = state.store.list_calls(&key.scope(), &filter, page).await?;
+    Ok(Json(List::new(calls, page)))
+}
+
+#[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = String, Path)),
+    responses((status = 200, body = CallRecord), (status = "default", body = ErrorEnvelope)))]
+pub async fn fetch(
+    State(state): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult<Json<CallRecord>> {
+    find(&state, &key.scope(), &id).await.map(Json)
+}
+
+async fn find(state: &ApiState, scope: &crate::store::Scope, id: &str) -> ApiResult<CallRecord> {
+    state
+        .store
+        .get_call(scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No call {id}.")))
+}
+
+/// `GET /v1/calls/:id/transcript`.
+#[derive(Serialize, ToSchema)]
+pub struct Transcript {
+    pub call_id: String,
+    pub status: String,
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+#[utoipa::path(get, path = "/v1/calls/{id}/transcript", tag = "calls", params(("id" = String, Path)),
+    responses((status = 200, body = Transcript), (status = "default", body = ErrorEnvelope)))]
+pub async fn transcript(
+    State(state): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult<Json<Transcript>> {
+    let call = find(&state, &key.scope(), &id).await?;
+    Ok(Json(Transcript {
+        call_id: call.id,
+        status: call.status,
+        transcript: call.transcript.0,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/calls/{id}/recording", tag = "calls", params(("id" = String, Path)),
+    responses((status = 200, description = "Stereo WAV: caller left, agent right", content_type = "audio/wav"),
+              (status = "default", body = ErrorEnvelope)))]
+pub async fn recording(
+    State(state): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let call = find(&state, &key.scope(), &id).await?;
+    let path = match &call.recording_path {
+        Some(p) => std::path::PathBuf::from(p),
+        None => state
+            .config
+            .data_dir
+            .join("recordings")
+            .join(format!("{}.wav", call.id)),
+    };
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "Call {id} has no recording yet."
+            )));
+        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
+    };
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?
+        .len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{}.wav\"", call.id),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OutboundRequest {
+    /// Agent placing the call (required).
+    agent_id: Option<String>,
+    /// Callee, E.164 (required).
+    to: Option<String>,
+    /// Briefing context for the agent.
+    context: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/calls/outbound", tag = "calls", request_body = OutboundRequest,
+    responses((status = 201, body = CallRecord), (status = "default", body = ErrorEnvelope)))]
+pub async fn outbound(
+    State(state): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    ApiJson(body): ApiJson<OutboundRequest>,
+) -> ApiResult<(StatusCode, Json<CallRecord>)> {
+    let agent_id = required(body.agent_id, "agent_id")?;
+    let to = required(body.to, "to")?;
+    phone(&to, "to")?;
+    if let Some(c) = &body.context {
+        text(c, "context", 4000)?;
+    }
+    let scope = key.scope();
+    let agent = state
+        .store
+        .get_agent(&scope, &agent_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No agent {agent_id}.")))?;
+    if agent.status != "active" {
+        return Err(ApiError::conflict(format!(
+            "Agent {agent_id} is {}; activate it before placing calls.",
+            agent.status
+        )));
+    }
+    let from = agent.phone_number.clone().unwrap_or_default();
+    let call = state
+        .store
+        .create_call(
+            &scope,
+            NewCall {
+                agent_id: agent.id.clone(),
+                direction: "outbound".into(),
+                caller: from.clone(),
+                to: to.clone(),
+                carrier_call_id: None,
+                status: "ringing".into(),
+                context: body.context.clone(),
+            },
+        )
+        .await?;
+    state.dialer.dial(OutboundCall {
+        call_id: call.id.clone(),
+        workspace_id: scope.workspace_id,
+        live: scope.live,
+        agent_id: agent.id,
+        from,
+        to,
+        context: body.context,
+    });
+    Ok((StatusCode::CREATED, Json(call)))
+}

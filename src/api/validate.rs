@@ -1,0 +1,256 @@
+//! Field validation shared by the resources. Every error names its field.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use super::error::{ApiError, ApiResult};
+
+/// A required field: absent or null is `400`.
+pub fn required<T>(value: Option<T>, field: &str) -> ApiResult<T> {
+    value.ok_or_else(|| ApiError::missing(field))
+}
+
+/// E.164: `+`, a non-zero digit, 8–15 digits in all.
+pub fn phone(value: &str, field: &str) -> ApiResult<()> {
+    let digits = value.strip_prefix('+').unwrap_or("");
+    let ok = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("must be an E.164 phone number such as +15551234567, got {value:?}"),
+        ))
+    }
+}
+
+pub fn email(value: &str, field: &str) -> ApiResult<()> {
+    let ok = value.len() <= 254
+        && !value.chars().any(char::is_whitespace)
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(field, "must be an email address"))
+    }
+}
+
+/// Non-blank text of at most `max` characters.
+pub fn text(value: &str, field: &str, max: usize) -> ApiResult<()> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(field, "must not be empty"));
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {max} characters (got {len})"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn one_of(value: &str, field: &str, allowed: &[&str]) -> ApiResult<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            field,
+            format!("must be one of {}, got {value:?}", allowed.join(", ")),
+        ))
+    }
+}
+
+/// Segmentation tags: at most 20, each 1–50 characters.
+pub fn tags(values: &[String], field: &str) -> ApiResult<()> {
+    if values.len() > 20 {
+        return Err(ApiError::validation(field, "must hold at most 20 tags"));
+    }
+    for tag in values {
+        text(tag, field, 50)?;
+    }
+    Ok(())
+}
+
+/// Which end of a day a date-only value stands for.
+#[derive(Clone, Copy)]
+pub enum DayEdge {
+    Start,
+    End,
+}
+
+/// An ISO 8601 timestamp (RFC 3339) or a date (`2025-03-01`, the start or end of that UTC day).
+pub fn datetime(value: &str, field: &str, edge: DayEdge) -> ApiResult<DateTime<Utc>> {
+    if let Some(t) = crate::store::parse_ts(value) {
+        return Ok(t);
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let time = match edge {
+            DayEdge::Start => NaiveTime::MIN,
+            DayEdge::End => {
+                NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).unwrap_or(NaiveTime::MIN)
+            }
+        };
+        return Ok(day.and_time(time).and_utc());
+    }
+    Err(ApiError::validation(
+        field,
+        format!(
+            "must be an ISO 8601 date or date-time such as 2025-03-20T14:00:00Z, got {value:?}"
+        ),
+    ))
+}
+
+/// A webhook target: https, and not a loopback/private/link-local address unless the operator
+/// allows it (then plain http is accepted too). Names are checked again at delivery time, when
+/// they are resolved; here only literal addresses and local-only names can be refused.
+pub fn webhook_url(value: &str, field: &str, allow_local: bool) -> ApiResult<url::Url> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ApiError::validation(field, format!("is not a valid URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_local => {}
+        "http" => return Err(ApiError::validation(field, "must use https")),
+        other => {
+            return Err(ApiError::validation(
+                field,
+                format!("must use https, not {other}"),
+            ));
+        }
+    }
+    let local = match url.host() {
+        None => return Err(ApiError::validation(field, "must name a host")),
+        Some(url::Host::Ipv4(ip)) => is_local_ip(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_local_ip(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => is_local_name(name),
+    };
+    if local && !allow_local {
+        return Err(ApiError::validation(
+            field,
+            "must not target a loopback, private or link-local address",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_local_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || [
+            ".localhost",
+            ".local",
+            ".internal",
+            ".localdomain",
+            ".home.arpa",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+        || !name.contains('.')
+}
+
+/// Addresses a server-side request must never reach from a tenant's URL.
+pub fn is_local_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_local_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_local_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || v6 == Ipv6Addr::LOCALHOST
+        }
+    }
+}
+
+fn is_local_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..=127).contains(&b)) // carrier-grade NAT
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers() {
+        assert!(phone("+1234567890", "to").is_ok());
+        assert!(phone("+15551234567", "to").is_ok());
+        for bad in [
+            "1234567890",
+            "+1234567",
+            "+1234567890123456",
+            "+0123456789",
+            "+1 555 123",
+            "",
+        ] {
+            let err = phone(bad, "to").unwrap_err();
+            assert!(err.message.starts_with("`to`"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_targets() {
+        assert!(webhook_url("https://yourapp.com/hooks/boltcall", "url", false).is_ok());
+        for bad in [
+            "http://yourapp.com/h",
+            "ftp://yourapp.com/h",
+            "https://127.0.0.1/h",
+            "https://10.1.2.3/h",
+            "https://192.168.0.1/h",
+            "https://169.254.169.254/latest",
+            "https://[::1]/h",
+            "https://[::ffff:127.0.0.1]/h",
+            "https://localhost/h",
+            "https://metadata.google.internal/h",
+            "https://intranet/h",
+            "not a url",
+        ] {
+            assert!(webhook_url(bad, "url", false).is_err(), "{bad}");
+        }
+        assert!(webhook_url("http://127.0.0.1:9000/h", "url", true).is_ok());
+        assert!(webhook_url("ftp://127.0.0.1/h", "url", true).is_err());
+    }
+
+    #[test]
+    fn dates_and_days() {
+        let start = datetime("2025-03-01", "from", DayEdge::Start).unwrap();
+        let end = datetime("2025-03-01", "to", DayEdge::End).unwrap();
+        assert!(start < end);
+        assert_eq!(start.to_rfc3339(), "2025-03-01T00:00:00+00:00");
+        assert!(datetime("2025-03-20T14:00:00Z", "from", DayEdge::Start).is_ok());
+        assert!(datetime("yesterday", "from", DayEdge::Start).is_err());
+        assert!(datetime("2025-02-30", "from", DayEdge::Start).is_err());
+    }
+
+    #[test]
+    fn emails_and_tags() {
+        assert!(email("jane@example.com", "email").is_ok());
+        assert!(email("jane@localhost", "email").is_err());
+        assert!(email("jane example.com", "email").is_err());
+        assert!(tags(&["a".into()], "tags").is_ok());
+        assert!(tags(&["".into()], "tags").is_err());
+    }
+}

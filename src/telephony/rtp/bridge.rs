@@ -1,0 +1,243 @@
+//! The RTP ↔ `CallLeg` bridge of one SIP call: decodes what the peer sends into 16 kHz frames
+//! and DTMF digits for the session, and packetizes the session's paced frames back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use media::rtp::rtcp::{self, SenderInfo};
+use media::rtp::{HEADER_LEN, Packetizer};
+
+use super::dtmf::DtmfReceiver;
+use super::ports::RtpSocket;
+use super::stats::{ReceiveStats, ntp_now};
+use super::voice::VoiceCodec;
+use crate::telephony::leg::{HangupReason, LegCommand, LegEnd, LegEvent};
+use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
+
+/// RFC 3550's minimum report interval.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Signalling → bridge.
+#[derive(Debug)]
+pub enum BridgeControl {
+    /// The media changed (re-INVITE: hold, resume, new address).
+    Media(NegotiatedMedia),
+    /// The call ended in signalling; tell the session why and stop.
+    Stop(HangupReason),
+}
+
+/// Why the bridge ended, and what signalling must do about it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BridgeExit {
+    /// Signalling already knows (it sent `Stop`).
+    Stopped,
+    /// The session hung up: send BYE.
+    LocalHangup,
+    /// No RTP for too long: send BYE.
+    MediaTimeout,
+    /// The session asked for a blind transfer: send REFER (the bridge keeps running).
+    Transfer(String),
+}
+
+/// Runs until the call ends. `exits` carries hang-ups and transfer requests to signalling.
+pub async fn run_bridge(
+    socket: RtpSocket,
+    mut media: NegotiatedMedia,
+    mut leg: LegEnd,
+    mut control: mpsc::Receiver<BridgeControl>,
+    exits: mpsc::Sender<BridgeExit>,
+    inactivity: Duration,
+) {
+    let exit = bridge_loop(
+        &socket,
+        &mut media,
+        &mut leg,
+        &mut control,
+        &exits,
+        inactivity,
+    )
+    .await;
+    match exit {
+        BridgeExit::Stopped => {}
+        BridgeExit::MediaTimeout => {
+            let _ = leg
+                .events
+                .send(LegEvent::Hangup(HangupReason::MediaTimeout))
+                .await;
+            let _ = exits.send(BridgeExit::MediaTimeout).await;
+        }
+        other => {
+            let _ = exits.send(other).await;
+        }
+    }
+}
+
+fn receiving(direction: MediaDirection) -> bool {
+    matches!(
+        direction,
+        MediaDirection::SendRecv | MediaDirection::RecvOnly
+    )
+}
+
+fn sending(direction: MediaDirection) -> bool {
+    matches!(
+        direction,
+        MediaDirection::SendRecv | MediaDirection::SendOnly
+    )
+}
+
+async fn bridge_loop(
+    socket: &RtpSocket,
+    media: &mut NegotiatedMedia,
+    leg: &mut LegEnd,
+    control: &mut mpsc::Receiver<BridgeControl>,
+    exits: &mpsc::Sender<BridgeExit>,
+    inactivity: Duration,
+) -> BridgeExit {
+    let mut codec = match VoiceCodec::new(media.codec) {
+        Ok(codec) => codec,
+        Err(err) => {
+            let reason = HangupReason::TransportError(err.to_string());
+            let _ = leg.events.send(LegEvent::Hangup(reason)).await;
+            return BridgeExit::LocalHangup;
+        }
+    };
+    let mut dtmf = DtmfReceiver::default();
+    // Symmetric RTP: send where the peer's packets come from once we have seen one.
+    let mut remote: SocketAddr = media.remote;
+    let mut latched = false;
+    let mut packetizer = Packetizer::new(
+        rand::random(),
+        media.payload_type,
+        rand::random(),
+        rand::random(),
+    );
+    let mut first_packet = true;
+    let mut recv_buf = [0u8; 2048];
+    let mut send_buf = [0u8; HEADER_LEN + 160];
+    let mut rtcp_buf = [0u8; 128];
+    let mut payload = [0u8; 160];
+    let started = Instant::now();
+    let mut last_rx = started;
+    let mut stats = ReceiveStats::default();
+    let (mut sent_packets, mut sent_octets) = (0u32, 0u32);
+    let mut report_at = started + RTCP_INTERVAL;
+    let mut rtcp_in = [0u8; 512];
+    let mut dropped_frames = 0u64;
+    loop {
+        let deadline = last_rx + inactivity;
+        let watch_inactivity = receiving(media.direction);
+        tokio::select! {
+            received = socket.rtp.recv_from(&mut recv_buf) => {
+                let Ok((n, from)) = received else { continue };
+                if !latched {
+                    remote = from;
+                    latched = true;
+                } else if from != remote {
+                    continue; // not the peer we latched to
+                }
+                last_rx = Instant::now();
+                let Ok(packet) = media::rtp::parse(&recv_buf[..n]) else { continue };
+                let body = packet.payload;
+                let arrival = (last_rx - started).as_millis() as u64;
+                stats.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, arrival);
+                if packet.payload_type == media.payload_type {
+                    let events = &leg.events;
+                    let result = codec.decode(body, |frame| {
+                        // Never block the socket on a slow session: drop and count instead.
+                        if events.try_send(LegEvent::Audio(frame)).is_err() {
+                            dropped_frames += 1;
+                        }
+                    });
+                    if result.is_err() {
+                        continue;
+                    }
+                } else if Some(packet.payload_type) == media.dtmf_payload_type
+                    && let Some(digit) = dtmf.receive(packet.timestamp, body)
+                {
+                    let _ = leg.events.try_send(LegEvent::Dtmf(digit));
+                }
+            }
+            command = leg.commands.recv() => match command {
+                Some(LegCommand::Audio(frame)) => {
+                    if !sending(media.direction) || codec.encode(&frame, &mut payload).is_err() {
+                        continue;
+                    }
+                    let step = codec.timestamp_step();
+                    let Ok(len) = packetizer.packetize(&payload, step, first_packet, &mut send_buf)
+                    else {
+                        continue;
+                    };
+                    first_packet = false;
+                    let _ = socket.rtp.send_to(&send_buf[..len], remote).await;
+                    sent_packets = sent_packets.wrapping_add(1);
+                    sent_octets = sent_octets.wrapping_add(payload.len() as u32);
+                }
+                // Frames go out as they come (the session paces them), so whatever was sent
+                // has played by the time a mark follows it, and there is nothing to clear.
+                Some(LegCommand::Mark(name)) => {
+                    let _ = leg.events.try_send(LegEvent::Mark(name));
+                }
+                Some(LegCommand::Clear) => {}
+                Some(LegCommand::Transfer(target)) => {
+                    let _ = exits.send(BridgeExit::Transfer(target)).await;
+                }
+                Some(LegCommand::Hangup) | None => {
+                    if dropped_frames > 0 {
+                        tracing::warn!(dropped_frames, "session fell behind the caller's audio");
+                    }
+                    return BridgeExit::LocalHangup;
+                }
+            },
+            message = control.recv() => match message {
+                Some(BridgeControl::Media(new)) => {
+                    if new.remote != media.remote {
+                        // A new address from signalling: follow it and latch afresh.
+                        remote = new.remote;
+                        latched = false;
+                    }
+                    if new.payload_type != media.payload_type
+                        && let Ok(new_codec) = VoiceCodec::new(new.codec)
+                    {
+                        codec = new_codec;
+                        packetizer = Packetizer::new(
+                            packetizer.ssrc(),
+                            new.payload_type,
+                            packetizer.sequence_number(),
+                            packetizer.timestamp(),
+                        );
+                    }
+                    *media = new;
+                    last_rx = Instant::now();
+                }
+                Some(BridgeControl::Stop(reason)) => {
+                    let _ = leg.events.send(LegEvent::Hangup(reason)).await;
+                    return BridgeExit::Stopped;
+                }
+                None => return BridgeExit::Stopped,
+            },
+            _ = sleep_until(deadline), if watch_inactivity => {
+                return BridgeExit::MediaTimeout;
+            }
+            // The peer's reports are read only to keep the socket drained.
+            _ = socket.rtcp.recv_from(&mut rtcp_in) => {}
+            _ = sleep_until(report_at) => {
+                report_at += RTCP_INTERVAL;
+                let info = SenderInfo {
+                    ntp_timestamp: ntp_now(),
+                    rtp_timestamp: packetizer.timestamp(),
+                    packet_count: sent_packets,
+                    octet_count: sent_octets,
+                };
+                let block = stats.report_block();
+                if let Ok(len) = rtcp::write_sender_report(packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
+                    let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+                    let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;
+                }
+            }
+        }
+    }
+}
