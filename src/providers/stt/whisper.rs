@@ -29,6 +29,9 @@ const CTX_PER_SECOND: usize = 50;
 /// Extra encoder positions past the audio: a little context helps short utterances.
 const CTX_MARGIN: usize = 64;
 const MAX_AUDIO_CTX: usize = 1500;
+/// Tokens allowed per second of audio (speech runs at about four): greedy decoding without
+/// temperature fallback can loop on a phrase, and this bounds what such a loop costs.
+const TOKENS_PER_SECOND: usize = 8;
 /// Frames buffered between the session and the recogniser (4 s).
 const INPUT_BUFFER: usize = 200;
 
@@ -114,6 +117,7 @@ impl Engine {
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
         params.set_audio_ctx(audio_ctx.min(MAX_AUDIO_CTX) as i32);
+        params.set_max_tokens((audio.len() * TOKENS_PER_SECOND / RATE + TOKENS_PER_SECOND) as i32);
         params.set_n_threads(self.threads as i32);
         params.set_print_special(false);
         params.set_print_progress(false);

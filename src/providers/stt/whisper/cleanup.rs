@@ -62,9 +62,42 @@ fn normalised(text: &str) -> String {
         .join(" ")
 }
 
+/// Greedy decoding can loop, writing the same sentence again and again after the real words
+/// (ended by the token limit, often mid-sentence): keeps the first of each run of repeats and
+/// drops a trailing fragment of the sentence before it.
+pub fn collapse_repeats(text: &str) -> String {
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '?' | '!') {
+            sentences.push(text[start..=i].trim());
+            start = i + c.len_utf8();
+        }
+    }
+    let rest = text[start..].trim();
+    let mut kept: Vec<&str> = Vec::new();
+    for s in sentences {
+        if kept
+            .last()
+            .is_none_or(|last| normalised(last) != normalised(s))
+        {
+            kept.push(s);
+        }
+    }
+    let fragment = normalised(rest);
+    let repeats_last = kept
+        .last()
+        .is_some_and(|last| !fragment.is_empty() && normalised(last).starts_with(&fragment));
+    if !rest.is_empty() && !repeats_last {
+        kept.push(rest);
+    }
+    kept.retain(|s| !s.is_empty());
+    kept.join(" ")
+}
+
 /// The words of a decoded segment, or empty when they are Whisper's noise.
 pub fn clean(text: &str, voiced_frames: usize) -> String {
-    let text = strip_annotations(text);
+    let text = collapse_repeats(&strip_annotations(text));
     let words = normalised(&text);
     if words.is_empty() {
         return String::new();
@@ -94,6 +127,19 @@ mod tests {
             strip_annotations("Book it for 3 p.m."),
             "Book it for 3 p.m."
         );
+    }
+
+    #[test]
+    fn repeated_sentences_collapse_to_one() {
+        assert_eq!(
+            collapse_repeats("Yes, that works for me. Yes, that works for me. Yes, that works"),
+            "Yes, that works for me."
+        );
+        assert_eq!(
+            collapse_repeats("No. No. I said no, thanks. Bye"),
+            "No. I said no, thanks. Bye"
+        );
+        assert_eq!(collapse_repeats("Book me in at nine"), "Book me in at nine");
     }
 
     #[test]
