@@ -270,6 +270,24 @@ pub struct CallOutcome {
     pub end_reason: Option<String>,
 }
 
+impl CallOutcome {
+    /// The record of a call that ended before any conversation: no transcript, no audio.
+    pub fn unanswered(status: &str, end_reason: impl Into<String>) -> Self {
+        CallOutcome {
+            status: status.into(),
+            ended_at: chrono::Utc::now(),
+            duration_seconds: 0,
+            transcript: Vec::new(),
+            summary: None,
+            sentiment: None,
+            tags: Vec::new(),
+            recording_path: None,
+            latency: serde_json::json!({}),
+            end_reason: Some(end_reason.into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NewLead {
     pub name: String,

@@ -89,16 +89,5 @@ pub(super) async fn finish(
 
 /// The record of a call that could not start.
 pub(super) fn failed(reason: &str) -> crate::store::CallOutcome {
-    CallOutcome {
-        status: "failed".into(),
-        ended_at: chrono::Utc::now(),
-        duration_seconds: 0,
-        transcript: Vec::new(),
-        summary: None,
-        sentiment: None,
-        tags: Vec::new(),
-        recording_path: None,
-        latency: serde_json::json!({}),
-        end_reason: Some(reason.to_string()),
-    }
+    CallOutcome::unanswered("failed", reason)
 }

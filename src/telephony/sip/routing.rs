@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use futures::future::BoxFuture;
 
 use super::service::{CallHandler, OutboundStatus, Routing};
@@ -61,18 +60,7 @@ impl CallHandler for StoreRouting {
                 // The API created the call `ringing`; a 180 confirms it.
                 OutboundStatus::Ringing => store.set_call_status(&call_id, "ringing").await,
                 OutboundStatus::Failed { status, sip_code } => {
-                    let outcome = CallOutcome {
-                        status: status.into(),
-                        ended_at: Utc::now(),
-                        duration_seconds: 0,
-                        transcript: Vec::new(),
-                        summary: None,
-                        sentiment: None,
-                        tags: Vec::new(),
-                        recording_path: None,
-                        latency: serde_json::json!({}),
-                        end_reason: Some(format!("SIP {sip_code}")),
-                    };
+                    let outcome = CallOutcome::unanswered(status, format!("SIP {sip_code}"));
                     store.finish_call(&call_id, outcome).await.map(|_| ())
                 }
             };

@@ -122,21 +122,7 @@ async fn record_missed(
         .await?;
     services
         .store
-        .finish_call(
-            &call.id,
-            CallOutcome {
-                status: "missed".into(),
-                ended_at: chrono::Utc::now(),
-                duration_seconds: 0,
-                transcript: Vec::new(),
-                summary: None,
-                sentiment: None,
-                tags: Vec::new(),
-                recording_path: None,
-                latency: serde_json::json!({}),
-                end_reason: Some("agent_paused".into()),
-            },
-        )
+        .finish_call(&call.id, CallOutcome::unanswered("missed", "agent_paused"))
         .await?;
     Ok(())
 }
