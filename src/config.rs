@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::agent::turn::TurnConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -69,10 +71,25 @@ pub struct Config {
     pub twilio_auth_token: Option<String>,
     /// Directory where live calls' caller audio is saved as new fixtures.
     pub record_fixtures: Option<PathBuf>,
+    /// Caller silence after speech before the caller's turn ends.
+    pub endpointing_ms: u64,
+    /// Whether the caller may talk over the greeting.
+    pub greeting_interruptible: bool,
+    /// Caller speech over the agent that interrupts it (with a recogniser without partials).
+    pub barge_in_ms: u64,
+    /// Recognised words (not backchannels) over the agent that interrupt it.
+    pub barge_in_words: usize,
+    /// Silence before the agent asks "Are you still there?".
+    pub idle_reprompt_secs: u64,
+    /// Silence after that reprompt before the agent hangs up.
+    pub idle_hangup_secs: u64,
+    /// Calls are ended politely after this long.
+    pub max_call_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let turn = TurnConfig::default();
         Config {
             http_addr: "127.0.0.1:8080".parse().expect("literal address"),
             public_url: None,
@@ -98,6 +115,13 @@ impl Default for Config {
             tts: "piper".into(),
             twilio_auth_token: None,
             record_fixtures: None,
+            endpointing_ms: turn.endpointing_ms,
+            greeting_interruptible: turn.greeting_interruptible,
+            barge_in_ms: turn.barge_in_speech_ms,
+            barge_in_words: turn.barge_in_words,
+            idle_reprompt_secs: turn.idle_reprompt_ms / 1000,
+            idle_hangup_secs: turn.idle_hangup_ms / 1000,
+            max_call_secs: turn.max_call_ms / 1000,
         }
     }
 }
@@ -200,7 +224,43 @@ impl Config {
         if let Some(v) = get("BOLTCALL_RECORD_FIXTURES") {
             self.record_fixtures = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("BOLTCALL_ENDPOINTING_MS") {
+            self.endpointing_ms = parse_number("BOLTCALL_ENDPOINTING_MS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_GREETING_INTERRUPTIBLE") {
+            self.greeting_interruptible = parse_flag("BOLTCALL_GREETING_INTERRUPTIBLE", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_BARGE_IN_MS") {
+            self.barge_in_ms = parse_number("BOLTCALL_BARGE_IN_MS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_BARGE_IN_WORDS") {
+            self.barge_in_words = parse_number("BOLTCALL_BARGE_IN_WORDS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_IDLE_REPROMPT_SECS") {
+            self.idle_reprompt_secs = parse_number("BOLTCALL_IDLE_REPROMPT_SECS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_IDLE_HANGUP_SECS") {
+            self.idle_hangup_secs = parse_number("BOLTCALL_IDLE_HANGUP_SECS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_MAX_CALL_SECS") {
+            self.max_call_secs = parse_number("BOLTCALL_MAX_CALL_SECS", &v)?;
+        }
         Ok(())
+    }
+
+    /// The turn-taking settings of a call that opens with `greeting`.
+    pub fn turn_config(&self, greeting: Option<String>) -> TurnConfig {
+        TurnConfig {
+            greeting,
+            greeting_interruptible: self.greeting_interruptible,
+            endpointing_ms: self.endpointing_ms,
+            barge_in_speech_ms: self.barge_in_ms,
+            barge_in_words: self.barge_in_words,
+            idle_reprompt_ms: self.idle_reprompt_secs * 1000,
+            idle_hangup_ms: self.idle_hangup_secs * 1000,
+            max_call_ms: self.max_call_secs * 1000,
+            ..TurnConfig::default()
+        }
     }
 
     /// The base URL the world reaches us at, without a trailing slash.
@@ -277,9 +337,19 @@ mod tests {
                 "BOLTCALL_HTTP_ADDR" => Some("0.0.0.0:9000".into()),
                 "BOLTCALL_RTP_PORTS" => Some("30000-30100".into()),
                 "BOLTCALL_RATE_LIMIT" => Some("off".into()),
+                "BOLTCALL_ENDPOINTING_MS" => Some("700".into()),
+                "BOLTCALL_MAX_CALL_SECS" => Some("600".into()),
                 _ => None,
             })
             .unwrap();
+        let turn = config.turn_config(None);
+        assert_eq!(turn.endpointing_ms, 700);
+        assert_eq!(turn.max_call_ms, 600_000);
+        assert_eq!(
+            Config::default().turn_config(None),
+            TurnConfig::default(),
+            "the defaults are the turn machine's own"
+        );
         assert_eq!(config.http_addr.port(), 9000);
         assert_eq!(config.rtp_ports, (30000, 30100));
         assert!(!config.rate_limit);

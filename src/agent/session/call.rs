@@ -13,7 +13,7 @@ use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::tools::CallTools;
 use crate::agent::turn::{
-    ReplyId, TurnAction, TurnConfig, TurnInput, TurnMachine, TurnState, UtteranceId,
+    ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId,
 };
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
@@ -109,10 +109,11 @@ impl Call {
         );
         let brain = services.brain.start(context, Arc::new(tools));
         let voice = find_voice(&agent.voice_id).unwrap_or(&VOICES[0]);
-        let turn = TurnMachine::new(TurnConfig {
-            greeting: agent.greeting.clone().filter(|g| !g.trim().is_empty()),
-            ..TurnConfig::default()
-        });
+        let turn = TurnMachine::new(
+            services
+                .config
+                .turn_config(agent.greeting.clone().filter(|g| !g.trim().is_empty())),
+        );
         let recorder = CallRecorder::open(&services.config, &call_id, &leg.info);
         tracing::info!(%call_id, agent = %agent.id, from = %leg.info.from, to = %leg.info.to,
             transport = leg.info.transport, "call started");
@@ -226,7 +227,11 @@ impl Call {
     async fn on_caller_audio(&mut self, now: u64, frame: &Frame) {
         self.recorder.caller(frame);
         self.send_stt(SttInput::Audio(*frame)).await;
-        match self.vad.process(frame) {
+        let vad = self.vad.process(frame);
+        if let Some(event) = vad {
+            tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "caller voice");
+        }
+        match vad {
             Some(VadEvent::SpeechStart) => {
                 self.send_stt(SttInput::SpeechStart).await;
                 self.turn.handle(now, TurnInput::SpeechStart);
@@ -262,6 +267,7 @@ impl Call {
 
     fn on_stt(&mut self, event: Option<SttEvent>) {
         let now = self.clock.now();
+        tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "recogniser");
         match event {
             Some(SttEvent::Partial { text }) => self.turn.handle(now, TurnInput::SttPartial(text)),
             Some(SttEvent::Final { text }) => {

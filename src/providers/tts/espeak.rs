@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 
 use super::piper::run_espeak;
-use super::{TextToSpeech, TtsError, Voice, pcm, sentences};
+use super::{TextToSpeech, TtsError, Voice, pcm};
 
 const CHANNEL_DEPTH: usize = 4;
 
@@ -70,7 +70,7 @@ impl TextToSpeech for EspeakTts {
     ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         tokio::spawn(async move {
-            for sentence in sentences::split(&text) {
+            for sentence in super::sentences(&text) {
                 if tx.is_closed() {
                     return;
                 }

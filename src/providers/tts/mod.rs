@@ -3,12 +3,18 @@
 pub mod espeak;
 mod pcm;
 pub mod piper;
-mod sentences;
 pub mod voices;
 
 use tokio::sync::mpsc;
 
 pub use voices::{VOICES, Voice, find_voice};
+
+use crate::agent::turn::{SentenceConfig, SentenceSplitter};
+
+/// The sentences of `text`, synthesised one at a time so the first plays while the next is made.
+fn sentences(text: &str) -> Vec<String> {
+    SentenceSplitter::new(SentenceConfig::default()).split_all(text)
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]

@@ -19,7 +19,7 @@ use ort::value::Tensor;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::{TextToSpeech, TtsError, Voice, pcm, sentences};
+use super::{TextToSpeech, TtsError, Voice, pcm};
 use crate::providers::models::ModelPaths;
 use phonemes::PhonemeIds;
 
@@ -170,7 +170,7 @@ impl PiperVoice {
         tx: mpsc::Sender<Result<Vec<i16>, TtsError>>,
     ) {
         let _active = ActiveGuard(&self.active);
-        for sentence in sentences::split(&text) {
+        for sentence in super::sentences(&text) {
             if tx.is_closed() {
                 return;
             }

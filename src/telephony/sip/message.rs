@@ -155,19 +155,20 @@ impl SipMessage {
         let (start, headers) = parse_head(&buf[..head_len])?;
         // RFC 3261 §18.3: Content-Length is mandatory on streams.
         let n = content_length(&headers)?.ok_or(ParseError::Missing("Content-Length"))?;
-        if body_at + n > MAX_MESSAGE_BYTES {
-            return Err(ParseError::TooLarge);
-        }
-        if buf.len() < body_at + n {
+        let end = body_at
+            .checked_add(n)
+            .filter(|&end| end <= MAX_MESSAGE_BYTES)
+            .ok_or(ParseError::TooLarge)?;
+        if buf.len() < end {
             return Ok(None);
         }
         let msg = SipMessage {
             start,
             headers,
-            body: buf[body_at..body_at + n].to_vec(),
+            body: buf[body_at..end].to_vec(),
         };
         msg.check_mandatory()?;
-        Ok(Some((msg, body_at + n)))
+        Ok(Some((msg, end)))
     }
 
     pub fn check_mandatory(&self) -> Result<(), ParseError> {
@@ -498,6 +499,18 @@ v=0\r\nextra";
         assert_eq!(SipMessage::parse_stream(&bytes[..cut]).unwrap(), None);
         let (_, used) = SipMessage::parse_stream(bytes).unwrap().unwrap();
         assert_eq!(used, bytes.len());
+    }
+
+    #[test]
+    fn stream_content_length_past_the_limit_is_refused() {
+        for length in ["65536", "18446744073709551615"] {
+            let bytes = INVITE.replace("l: 4", &format!("l: {length}"));
+            assert_eq!(
+                SipMessage::parse_stream(bytes.as_bytes()),
+                Err(ParseError::TooLarge),
+                "{length}"
+            );
+        }
     }
 
     #[test]

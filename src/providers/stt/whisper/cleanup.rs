@@ -95,9 +95,39 @@ pub fn collapse_repeats(text: &str) -> String {
     kept.join(" ")
 }
 
+/// Greedy decoding also loops on a word or a few ("Hi Hi Hi Hi …"): a run of three or more of
+/// the same one to four words keeps the first.
+pub fn collapse_word_loops(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let keys: Vec<String> = words.iter().map(|w| normalised(w)).collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let looped = (1..=4).find_map(|n| {
+            let unit = keys.get(i..i + n)?;
+            let runs = keys[i..]
+                .chunks_exact(n)
+                .take_while(|chunk| *chunk == unit)
+                .count();
+            (runs >= 3).then_some((n, runs))
+        });
+        match looped {
+            Some((n, runs)) => {
+                kept.extend(&words[i..i + n]);
+                i += n * runs;
+            }
+            None => {
+                kept.push(words[i]);
+                i += 1;
+            }
+        }
+    }
+    kept.join(" ")
+}
+
 /// The words of a decoded segment, or empty when they are Whisper's noise.
 pub fn clean(text: &str, voiced_frames: usize) -> String {
-    let text = collapse_repeats(&strip_annotations(text));
+    let text = collapse_word_loops(&collapse_repeats(&strip_annotations(text)));
     let words = normalised(&text);
     if words.is_empty() {
         return String::new();
@@ -140,6 +170,22 @@ mod tests {
             "No. I said no, thanks. Bye"
         );
         assert_eq!(collapse_repeats("Book me in at nine"), "Book me in at nine");
+    }
+
+    #[test]
+    fn looping_words_collapse_to_one() {
+        assert_eq!(collapse_word_loops("Hi Hi Hi Hi Hi Hi Hi"), "Hi");
+        assert_eq!(
+            collapse_word_loops("Hello, hello. hello hello what are your hours"),
+            "Hello, what are your hours"
+        );
+        assert_eq!(
+            collapse_word_loops("I want to I want to I want to book"),
+            "I want to book"
+        );
+        // Two in a row is how people talk.
+        assert_eq!(collapse_word_loops("no no thanks"), "no no thanks");
+        assert_eq!(collapse_word_loops(""), "");
     }
 
     #[test]
