@@ -82,6 +82,10 @@ pub fn check(expect: &Expectations, seen: &Observed<'_>) -> Vec<Check> {
         let mut want: Vec<&str> = tools.iter().map(String::as_str).collect();
         want.sort_unstable();
         want.dedup();
+        // Hanging up is call control, checked by `end_reason`; listed only when it matters.
+        if !want.contains(&"end_call") {
+            ran.retain(|t| *t != "end_call");
+        }
         add("tools_called", json!(want), json!(ran), ran == want);
     }
     if let Some(apt) = &expect.appointment {

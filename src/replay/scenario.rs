@@ -82,7 +82,8 @@ pub struct Expectations {
     /// Phrases (case-insensitive) the agent said (and the caller heard).
     #[serde(default)]
     pub agent_said: Vec<String>,
-    /// Exactly these tools ran, each at least once (an empty list: no tool ran).
+    /// Exactly these tools ran, each at least once (an empty list: no tool ran); `end_call` is
+    /// ignored unless listed.
     pub tools_called: Option<Vec<String>>,
     pub appointment: Option<AppointmentExpectation>,
     pub lead: Option<LeadExpectation>,

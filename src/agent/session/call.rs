@@ -106,6 +106,7 @@ impl Call {
             agent.id.clone(),
             call_id.clone(),
             other_party,
+            started_at,
         );
         let brain = services.brain.start(context, Arc::new(tools));
         let voice = find_voice(&agent.voice_id).unwrap_or(&VOICES[0]);

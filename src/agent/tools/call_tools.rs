@@ -3,8 +3,9 @@
 //! cancelled half-way leaves nothing behind.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
@@ -21,6 +22,10 @@ pub struct CallTools {
     agent_id: String,
     call_id: String,
     caller_number: String,
+    /// The call's wall-clock start (a replay's scenario time) and the instant it was taken,
+    /// so "the past" is judged on the call's own clock.
+    started_at: DateTime<Utc>,
+    started: Instant,
     /// The lead captured on this call: appointments link to it, `update_lead` defaults to it.
     lead_id: Mutex<Option<String>>,
 }
@@ -32,6 +37,7 @@ impl CallTools {
         agent_id: String,
         call_id: String,
         caller_number: String,
+        started_at: DateTime<Utc>,
     ) -> Self {
         CallTools {
             store,
@@ -39,8 +45,14 @@ impl CallTools {
             agent_id,
             call_id,
             caller_number,
+            started_at,
+            started: Instant::now(),
             lead_id: Mutex::new(None),
         }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.started_at + self.started.elapsed()
     }
 
     fn call_lead(&self) -> Option<String> {
@@ -55,7 +67,7 @@ impl CallTools {
 
     async fn book_appointment(&self, args: Value) -> Result<Value, ToolError> {
         let booking = arguments::parse_booking(args)?;
-        if booking.start_time <= Utc::now() {
+        if booking.start_time <= self.now() {
             return Err(ToolError::InvalidArguments(
                 "start_time is in the past; pick a time that is still ahead".into(),
             ));
@@ -228,6 +240,7 @@ mod tests {
             "agent_1".into(),
             "call_1".into(),
             "+14155550123".into(),
+            Utc::now(),
         )
     }
 
@@ -293,6 +306,40 @@ mod tests {
         assert_eq!(
             events(&store).await,
             ["appointment.booked", "lead.created", "lead.updated"]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_past_is_judged_on_the_calls_clock() {
+        let store = store().await;
+        let started_at = "2026-03-25T09:00:00Z".parse().expect("time");
+        let tools = CallTools::new(
+            store.clone(),
+            scope(),
+            "agent_1".into(),
+            "call_1".into(),
+            "+14155550123".into(),
+            started_at,
+        );
+        let booking = |start: &str, end: &str| {
+            json!({"title": "Cleaning", "start_time": start, "end_time": end})
+        };
+        tools
+            .call(
+                "book_appointment",
+                booking("2026-03-27T10:00:00Z", "2026-03-27T10:45:00Z"),
+            )
+            .await
+            .expect("two days after the call started");
+        let refused = tools
+            .call(
+                "book_appointment",
+                booking("2026-03-24T10:00:00Z", "2026-03-24T10:45:00Z"),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(ToolError::InvalidArguments(_))),
+            "{refused:?}"
         );
     }
 

@@ -560,6 +560,7 @@ async fn booking_through_the_real_call_tools_writes_rows_and_events() {
         "agent_1".into(),
         "call_1".into(),
         "+14155550123".into(),
+        chrono::Utc::now(),
     ));
     let mut context = dental_context(DENTAL_PROMPT);
     context.now = chrono::Utc::now();
