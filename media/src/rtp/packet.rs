@@ -226,13 +226,19 @@ mod tests {
     fn csrcs_and_header_extensions_are_skipped_by_their_declared_lengths() {
         // One CSRC, then a one-byte-header extension of one word whose element claims 12
         // bytes (found by the rtp_rtcp_parse fuzz target: the rtp crate read past the end).
-        let mut packet = vec![0x91, 0x80 | 101, 0, 7, 0, 0, 0, 0xA0, 0xDE, 0xAD, 0xBE, 0xEF];
+        let mut packet = vec![0x91, 0x80 | 101, 0, 7];
+        packet.extend_from_slice(&[0, 0, 0, 0xA0, 0xDE, 0xAD, 0xBE, 0xEF]);
         packet.extend_from_slice(&[0, 0, 0xCA, 0xFE]);
         packet.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0xBB, 0, 0xD1, 0xCA]);
         packet.extend_from_slice(&[0xFE, 0x05, 0x78]);
         let view = parse(&packet).unwrap();
         assert_eq!(
-            (view.payload_type, view.marker, view.sequence_number, view.ssrc),
+            (
+                view.payload_type,
+                view.marker,
+                view.sequence_number,
+                view.ssrc
+            ),
             (101, true, 7, 0xDEAD_BEEF)
         );
         assert_eq!(view.payload, &[0xFE, 0x05, 0x78]);
@@ -243,17 +249,11 @@ mod tests {
         packet[19] = 2;
         assert_eq!(
             parse(&packet),
-            Err(RtpError::Truncated {
-                need: 28,
-                have: 27
-            })
+            Err(RtpError::Truncated { need: 28, have: 27 })
         );
         assert_eq!(
             parse(&packet[..18]),
-            Err(RtpError::Truncated {
-                need: 20,
-                have: 18
-            })
+            Err(RtpError::Truncated { need: 20, have: 18 })
         );
     }
 
@@ -266,13 +266,7 @@ mod tests {
         assert_eq!(parse(&buf), Err(RtpError::Version(1)));
         // Claims 15 CSRCs but carries none.
         buf[0] = 0x8F;
-        assert_eq!(
-            parse(&buf),
-            Err(RtpError::Truncated {
-                need: 72,
-                have: 12
-            })
-        );
+        assert_eq!(parse(&buf), Err(RtpError::Truncated { need: 72, have: 12 }));
         let mut p = Packetizer::new(1, 0, 0, 0);
         assert!(matches!(
             p.packetize(&[0; 160], 160, false, &mut [0u8; 100]),
