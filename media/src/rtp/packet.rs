@@ -1,6 +1,5 @@
 //! RTP packets on the wire: parsing into a borrowed view and writing into a caller's
-//! buffer, with the `rtp` crate's header codec. Neither direction allocates for plain
-//! audio packets (no CSRCs or header extensions).
+//! buffer, with the `rtp` crate's header codec. Neither direction allocates.
 
 use rtp::header::Header;
 use thiserror::Error;
@@ -12,6 +11,8 @@ pub enum RtpError {
     Malformed(String),
     #[error("RTP version {0} (only 2 exists)")]
     Version(u8),
+    #[error("CSRC list or header extension needs {need} bytes; the packet has {have}")]
+    Truncated { need: usize, have: usize },
     #[error("padding length {padding} exceeds the {payload}-byte payload")]
     BadPadding { padding: usize, payload: usize },
     #[error("output buffer of {have} bytes cannot hold a {need}-byte packet")]
@@ -31,12 +32,20 @@ pub struct RtpView<'a> {
 
 /// Parses one RTP packet. Malformed input is an error, never a panic.
 pub fn parse(packet: &[u8]) -> Result<RtpView<'_>, RtpError> {
-    let mut reader = packet;
-    let header = Header::unmarshal(&mut reader).map_err(|e| RtpError::Malformed(e.to_string()))?;
+    // The `rtp` crate decodes the fixed header only. Its header-extension parser reads
+    // elements past the extension's declared length (a panic on a short packet, and a
+    // payload that starts mid-extension after an ID-15 element, rtp 0.17), and audio needs
+    // neither CSRCs nor extensions: they are skipped here by their declared lengths.
+    let mut fixed = [0u8; HEADER_LEN];
+    let head = packet.get(..HEADER_LEN).unwrap_or(packet);
+    fixed[..head.len()].copy_from_slice(head);
+    fixed[0] &= !(EXTENSION_BIT | CSRC_COUNT_MASK);
+    let header = Header::unmarshal(&mut &fixed[..head.len()])
+        .map_err(|e| RtpError::Malformed(e.to_string()))?;
     if header.version != 2 {
         return Err(RtpError::Version(header.version));
     }
-    let payload = reader;
+    let payload = &packet[payload_offset(packet)?..];
     let payload = if header.padding {
         let padding = payload.last().map_or(0, |&p| usize::from(p));
         if padding == 0 || padding > payload.len() {
@@ -61,6 +70,28 @@ pub fn parse(packet: &[u8]) -> Result<RtpView<'_>, RtpError> {
 
 /// Fixed RTP header length for packets without CSRCs or extensions.
 pub const HEADER_LEN: usize = 12;
+const EXTENSION_BIT: u8 = 0x10;
+const CSRC_COUNT_MASK: u8 = 0x0F;
+
+/// Where the payload starts: after the fixed header, the CSRC list and the header
+/// extension (RFC 3550 §5.3.1: 4 bytes, then its length in 32-bit words).
+fn payload_offset(packet: &[u8]) -> Result<usize, RtpError> {
+    let truncated = |need| RtpError::Truncated {
+        need,
+        have: packet.len(),
+    };
+    let mut offset = HEADER_LEN + 4 * usize::from(packet[0] & CSRC_COUNT_MASK);
+    if packet[0] & EXTENSION_BIT != 0 {
+        let Some(&[w0, w1]) = packet.get(offset + 2..offset + 4) else {
+            return Err(truncated(offset + 4));
+        };
+        offset += 4 + 4 * usize::from(u16::from_be_bytes([w0, w1]));
+    }
+    if offset > packet.len() {
+        return Err(truncated(offset));
+    }
+    Ok(offset)
+}
 
 /// Numbers outgoing packets of one stream: sequence numbers count up (wrapping) and
 /// timestamps advance by the samples each packet carries.
@@ -192,6 +223,41 @@ mod tests {
     }
 
     #[test]
+    fn csrcs_and_header_extensions_are_skipped_by_their_declared_lengths() {
+        // One CSRC, then a one-byte-header extension of one word whose element claims 12
+        // bytes (found by the rtp_rtcp_parse fuzz target: the rtp crate read past the end).
+        let mut packet = vec![0x91, 0x80 | 101, 0, 7];
+        packet.extend_from_slice(&[0, 0, 0, 0xA0, 0xDE, 0xAD, 0xBE, 0xEF]);
+        packet.extend_from_slice(&[0, 0, 0xCA, 0xFE]);
+        packet.extend_from_slice(&[0xBE, 0xDE, 0, 1, 0xBB, 0, 0xD1, 0xCA]);
+        packet.extend_from_slice(&[0xFE, 0x05, 0x78]);
+        let view = parse(&packet).unwrap();
+        assert_eq!(
+            (
+                view.payload_type,
+                view.marker,
+                view.sequence_number,
+                view.ssrc
+            ),
+            (101, true, 7, 0xDEAD_BEEF)
+        );
+        assert_eq!(view.payload, &[0xFE, 0x05, 0x78]);
+        // An ID-15 element ends extension processing, not the extension block.
+        packet[20] = 0xF0;
+        assert_eq!(parse(&packet).unwrap().payload, &[0xFE, 0x05, 0x78]);
+        // The extension's length word runs past the packet.
+        packet[19] = 2;
+        assert_eq!(
+            parse(&packet),
+            Err(RtpError::Truncated { need: 28, have: 27 })
+        );
+        assert_eq!(
+            parse(&packet[..18]),
+            Err(RtpError::Truncated { need: 20, have: 18 })
+        );
+    }
+
+    #[test]
     fn malformed_packets_are_errors() {
         assert!(parse(&[]).is_err());
         assert!(parse(&[0x80, 0, 0]).is_err());
@@ -200,7 +266,7 @@ mod tests {
         assert_eq!(parse(&buf), Err(RtpError::Version(1)));
         // Claims 15 CSRCs but carries none.
         buf[0] = 0x8F;
-        assert!(parse(&buf).is_err());
+        assert_eq!(parse(&buf), Err(RtpError::Truncated { need: 72, have: 12 }));
         let mut p = Packetizer::new(1, 0, 0, 0);
         assert!(matches!(
             p.packetize(&[0; 160], 160, false, &mut [0u8; 100]),
