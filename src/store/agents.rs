@@ -1,8 +1,8 @@
 //! Agents: the call path looks them up by phone number; the API manages them per scope.
 
 use super::{
-    AgentPatch, AgentRecord, NewAgent, Page, PageRequest, Scope, Store, StoreError, new_id, now_ts,
-    on_pool,
+    AgentPatch, AgentRecord, Filter, NewAgent, Page, PageRequest, Scope, Store, StoreError,
+    fetch_page, new_id, now_ts, on_reader, on_writer,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, name, voice_id, greeting, prompt, \
@@ -19,7 +19,7 @@ impl Store {
              ORDER BY live DESC, CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at LIMIT 1"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+            on_reader!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
             .bind(phone)
             .fetch_optional(pool)
             .await?),
@@ -35,7 +35,7 @@ impl Store {
             "SELECT {COLUMNS} FROM agents WHERE workspace_id = $1 AND live = $2 AND id = $3"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+            on_reader!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -49,26 +49,16 @@ impl Store {
         scope: &Scope,
         page: PageRequest,
     ) -> Result<Page<AgentRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM agents WHERE workspace_id = $1 AND live = $2 \
-             ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-        );
-        let count = "SELECT COUNT(*) FROM agents WHERE workspace_id = $1 AND live = $2";
-        on_pool!(self, pool => {
-            let items = sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
-                .bind(&scope.workspace_id)
-                .bind(scope.live)
-                .bind(i64::from(page.limit))
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(count)
-                .bind(&scope.workspace_id)
-                .bind(scope.live)
-                .fetch_one(pool)
-                .await?;
-            Ok(Page { items, total })
-        })
+        let f = Filter::scoped(scope);
+        Ok(fetch_page!(
+            self,
+            AgentRecord,
+            COLUMNS,
+            "agents",
+            f,
+            "created_at DESC, id",
+            page
+        ))
     }
 
     /// Creates an agent; a phone number already routed to another agent of the same mode is a
@@ -99,7 +89,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
-        on_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&record.id)
             .bind(&record.workspace_id)
             .bind(record.live)
@@ -156,7 +146,7 @@ impl Store {
         let sql = "UPDATE agents SET name = $1, voice_id = $2, greeting = $3, prompt = $4, \
                    knowledge_base_id = $5, phone_number = $6, status = $7, updated_at = $8 \
                    WHERE id = $9 AND workspace_id = $10 AND live = $11";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(&agent.name)
             .bind(&agent.voice_id)
             .bind(&agent.greeting)
@@ -177,7 +167,7 @@ impl Store {
     /// Deletes an agent; `false` when it did not exist in `scope`. Its calls stay on record.
     pub async fn delete_agent(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM agents WHERE id = $1 AND workspace_id = $2 AND live = $3";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(&scope.workspace_id)
             .bind(scope.live)
@@ -194,7 +184,7 @@ impl Store {
         except_id: Option<&str>,
     ) -> Result<(), StoreError> {
         let sql = "SELECT id FROM agents WHERE phone_number = $1 AND live = $2 AND id <> $3";
-        let taken: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(sql)
+        let taken: Option<(String,)> = on_reader!(self, pool => sqlx::query_as(sql)
             .bind(phone)
             .bind(live)
             .bind(except_id.unwrap_or(""))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Scope, Store, StoreError, format_ts, now_ts, on_pool};
+use super::{Scope, Store, StoreError, format_ts, now_ts, on_reader};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Period {
@@ -94,7 +94,7 @@ impl Store {
              FROM appointments WHERE workspace_id = $1 AND live = $2 AND created_at >= $3 AND created_at <= $4";
         let latency_sql = "SELECT latency FROM calls WHERE workspace_id = $1 AND live = $2 \
              AND created_at >= $3 AND created_at <= $4 AND ended_at IS NOT NULL";
-        let (calls, leads, messages, appointments, latencies) = on_pool!(self, pool => {
+        let (calls, leads, messages, appointments, latencies) = on_reader!(self, pool => {
             let calls: (i64, i64, i64) = sqlx::query_as(calls_sql)
                 .bind(&scope.workspace_id).bind(scope.live).bind(&from).bind(&to)
                 .fetch_one(pool).await?;
@@ -155,7 +155,7 @@ impl Store {
         let sms_sql = "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND live = $2 \
              AND channel = 'sms' AND direction = 'outbound' AND created_at >= $3 AND created_at < $4";
         let after_last_day = format!("{to_day}T99");
-        Ok(on_pool!(self, pool => {
+        Ok(on_reader!(self, pool => {
             let (minutes,): (i64,) = sqlx::query_as(minutes_sql)
                 .bind(&scope.workspace_id).bind(scope.live).bind(from_day).bind(to_day)
                 .fetch_one(pool).await?;

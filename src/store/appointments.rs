@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::events::insert_event;
 use super::{
     AppointmentRecord, Filter, NewAppointment, Page, PageRequest, Scope, Store, StoreError,
-    bind_filter, format_ts, new_id, now_ts, on_pool,
+    fetch_page, format_ts, new_id, now_ts, on_reader, on_writer,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, lead_id, agent_id, title, start_time, end_time, \
@@ -44,7 +44,7 @@ impl Store {
             "INSERT INTO appointments ({COLUMNS}, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
         );
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&apt.id)
@@ -73,7 +73,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM appointments WHERE workspace_id = $1 AND live = $2 AND id = $3"
         );
-        let apt = on_pool!(self, pool => sqlx::query_as::<_, AppointmentRecord>(sqlx::AssertSqlSafe(sql))
+        let apt = on_reader!(self, pool => sqlx::query_as::<_, AppointmentRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -100,7 +100,7 @@ impl Store {
         // The status guard makes two concurrent cancels produce one event and one conflict.
         let sql = "UPDATE appointments SET status = 'cancelled', updated_at = $1 \
                    WHERE id = $2 AND workspace_id = $3 AND live = $4 AND status <> 'cancelled'";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(sql)
                 .bind(now_ts())
@@ -148,27 +148,15 @@ impl Store {
         if let Some(v) = filter.to {
             f.push("start_time", "<=", format_ts(v));
         }
-        let n = f.values.len();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM appointments WHERE {} ORDER BY start_time ASC, id \
-             LIMIT ${} OFFSET ${}",
-            f.where_sql(),
-            n + 1,
-            n + 2
+        let Page { items, total } = fetch_page!(
+            self,
+            AppointmentRecord,
+            COLUMNS,
+            "appointments",
+            f,
+            "start_time ASC, id",
+            page
         );
-        let count = format!("SELECT COUNT(*) FROM appointments WHERE {}", f.where_sql());
-        let (items, total) = on_pool!(self, pool => {
-            let items =
-                bind_filter!(sqlx::query_as::<_, AppointmentRecord>(sqlx::AssertSqlSafe(sql)), f)
-                    .bind(i64::from(page.limit))
-                    .bind(page.offset())
-                    .fetch_all(pool)
-                    .await?;
-            let (total,): (i64,) = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(count)), f)
-                .fetch_one(pool)
-                .await?;
-            (items, total)
-        });
         Ok(Page {
             items: items.into_iter().map(with_derived_status).collect(),
             total,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::events::insert_event;
 use super::{
     CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, Scope, Store, StoreError,
-    bind_filter, format_ts, new_id, now_ts, on_pool, to_json_text,
+    fetch_page, format_ts, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
@@ -54,7 +54,7 @@ impl Store {
             "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, $11, NULL, $11)"
         );
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&call.id)
@@ -84,7 +84,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM calls WHERE workspace_id = $1 AND live = $2 AND id = $3"
         );
-        let call = on_pool!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
+        let call = on_reader!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -99,7 +99,7 @@ impl Store {
     /// A call by id alone (the call path and the dialer, which are not scoped by a key).
     pub async fn get_call_by_id(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM calls WHERE id = $1");
-        let call = on_pool!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
+        let call = on_reader!(self, pool => sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(pool)
             .await?);
@@ -128,26 +128,15 @@ impl Store {
         if let Some(v) = filter.to {
             f.push("created_at", "<=", format_ts(v));
         }
-        let n = f.values.len();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM calls WHERE {} ORDER BY created_at DESC, id LIMIT ${} OFFSET ${}",
-            f.where_sql(),
-            n + 1,
-            n + 2
+        let mut page_out = fetch_page!(
+            self,
+            CallRecord,
+            COLUMNS,
+            "calls",
+            f,
+            "created_at DESC, id",
+            page
         );
-        let count = format!("SELECT COUNT(*) FROM calls WHERE {}", f.where_sql());
-        let mut page_out = on_pool!(self, pool => {
-            let items = bind_filter!(sqlx::query_as::<_, CallRecord>(sqlx::AssertSqlSafe(sql)), f)
-                .bind(i64::from(page.limit))
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) =
-                bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(count)), f)
-                    .fetch_one(pool)
-                    .await?;
-            Page { items, total }
-        });
         for call in &mut page_out.items {
             self.fill_urls(call);
         }
@@ -157,7 +146,7 @@ impl Store {
     /// Moves a call to `status` (`in-progress` once answered, …).
     pub async fn set_call_status(&self, call_id: &str, status: &str) -> Result<(), StoreError> {
         let sql = "UPDATE calls SET status = $1, updated_at = $2 WHERE id = $3";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(status)
             .bind(now_ts())
             .bind(call_id)
@@ -205,7 +194,7 @@ impl Store {
         let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
                            DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sql)
                 .bind(&call.status)
@@ -242,7 +231,7 @@ impl Store {
     pub async fn fail_interrupted_calls(&self) -> Result<u64, StoreError> {
         let sql = "UPDATE calls SET status = 'failed', end_reason = 'engine restarted', \
                    updated_at = $1 WHERE status IN ('ringing', 'in-progress')";
-        Ok(on_pool!(self, pool => sqlx::query(sql)
+        Ok(on_writer!(self, pool => sqlx::query(sql)
             .bind(now_ts())
             .execute(pool)
             .await?

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Scope, Store, StoreError, on_pool};
+use super::{Scope, Store, StoreError, on_reader};
 
 /// Names of every event a webhook may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -57,11 +57,13 @@ impl Store {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let sql = "SELECT id, event_type, payload, created_at, delivery_state FROM events \
                    WHERE workspace_id = $1 AND live = $2 ORDER BY created_at DESC, id LIMIT $3";
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, EventRecord>(sql)
+        Ok(
+            on_reader!(self, pool => sqlx::query_as::<_, EventRecord>(sql)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(i64::from(limit))
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 }

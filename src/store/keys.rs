@@ -1,11 +1,14 @@
 //! API keys: stored as SHA-256 hashes of high-entropy secrets, shown once at creation.
 
+use std::time::Instant;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ids::random_token;
-use super::{Scope, Store, StoreError, new_id, now_ts, on_pool};
+use super::key_cache::SecretHash;
+use super::{Scope, Store, StoreError, new_id, now_ts, on_reader, on_writer};
 
 /// A key's plan: its rate limit and quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -124,9 +127,19 @@ const KEY_SELECT: &str = "SELECT k.id, k.workspace_id, w.name AS workspace_name,
      k.secret_hash, k.hint, k.created_at, k.revoked_at FROM api_keys k \
      JOIN workspaces w ON w.id = k.workspace_id";
 
-fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+fn hash_secret(secret: &str) -> SecretHash {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The stored form of a secret's hash: lowercase hex.
+fn hash_hex(hash: &SecretHash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for b in hash {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 impl Store {
@@ -148,7 +161,7 @@ impl Store {
                          ON CONFLICT (name) DO NOTHING";
         let insert_key = "INSERT INTO api_keys (id, workspace_id, live, plan, secret_hash, hint, \
                           created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
-        let workspace_id = on_pool!(self, pool => {
+        let workspace_id = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(insert_ws)
                 .bind(new_id("ws_"))
@@ -163,7 +176,7 @@ impl Store {
                 .bind(&workspace_id)
                 .bind(live)
                 .bind(plan.name())
-                .bind(hash_secret(&secret))
+                .bind(hash_hex(&hash_secret(&secret)))
                 .bind(&hint)
                 .bind(&now)
                 .execute(&mut *tx)
@@ -186,19 +199,40 @@ impl Store {
         })
     }
 
-    /// The unrevoked key whose secret is `secret`.
+    /// The unrevoked key whose secret is `secret`: from the key cache when verified less than
+    /// `KEY_CACHE_TTL` ago, else from the database.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.authenticate_at(secret, Instant::now()).await
+    }
+
+    /// `authenticate` at time `now` (tests pass virtual instants).
+    pub(crate) async fn authenticate_at(
+        &self,
+        secret: &str,
+        now: Instant,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let hash = hash_secret(secret);
+        // Keyed by the secret's hash, like the database index: no comparison ever runs on the
+        // secret itself.
+        if let Some(key) = self.keys.get(&hash, now) {
+            return Ok(Some(key));
+        }
+        let generation = self.keys.generation();
+        let hex = hash_hex(&hash);
         let sql = format!("{KEY_SELECT} WHERE k.secret_hash = $1 AND k.revoked_at IS NULL");
-        let row = on_pool!(self, pool => sqlx::query_as::<_, KeyRow>(sqlx::AssertSqlSafe(sql))
-            .bind(&hash)
+        let row = on_reader!(self, pool => sqlx::query_as::<_, KeyRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&hex)
             .fetch_optional(pool)
             .await?);
         match row {
             // The index lookup found it; compare again in constant time so no early-exit
             // string comparison ever runs on secret-derived data.
-            Some(row) if bool::from(row.secret_hash.as_bytes().ct_eq(hash.as_bytes())) => {
-                row.into_key().map(Some)
+            Some(row) if bool::from(row.secret_hash.as_bytes().ct_eq(hex.as_bytes())) => {
+                let key = row.into_key()?;
+                // Trusted from `now`, taken before the lookup: a revocation committed after it
+                // started is seen within the TTL of that instant.
+                self.keys.insert(hash, key.clone(), now, generation);
+                Ok(Some(key))
             }
             _ => Ok(None),
         }
@@ -207,7 +241,7 @@ impl Store {
     /// Every key, oldest first (revoked ones included, marked).
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let sql = format!("{KEY_SELECT} ORDER BY k.created_at, k.id");
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, KeyRow>(sqlx::AssertSqlSafe(sql))
+        let rows = on_reader!(self, pool => sqlx::query_as::<_, KeyRow>(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await?);
         rows.into_iter().map(KeyRow::into_key).collect()
@@ -216,7 +250,7 @@ impl Store {
     /// Revokes a key; `NotFound` when no unrevoked key has that id.
     pub async fn revoke_key(&self, id: &str) -> Result<(), StoreError> {
         let sql = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(now_ts())
             .bind(id)
             .execute(pool)
@@ -225,6 +259,64 @@ impl Store {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.keys.forget(id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::KEY_CACHE_TTL;
+
+    async fn two_processes() -> (tempfile::TempDir, Store, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let server = Store::connect(&url).await.expect("server store");
+        let cli = Store::connect(&url).await.expect("cli store");
+        (dir, server, cli)
+    }
+
+    #[tokio::test]
+    async fn another_process_revocation_is_in_force_within_the_cache_ttl() {
+        let (_dir, server, cli) = two_processes().await;
+        let created = cli.create_key("acme", Plan::Pro, true).await.unwrap();
+        let t0 = Instant::now();
+        let found = server.authenticate_at(&created.secret, t0).await.unwrap();
+        assert_eq!(found.map(|k| k.id), Some(created.key.id.clone()));
+        cli.revoke_key(&created.key.id).await.unwrap();
+        // Still trusted from the cache inside the bound, refused from its end on.
+        let inside = t0 + KEY_CACHE_TTL - Duration::from_millis(1);
+        let cached = server
+            .authenticate_at(&created.secret, inside)
+            .await
+            .unwrap();
+        assert!(cached.is_some());
+        let after = server.authenticate_at(&created.secret, t0 + KEY_CACHE_TTL);
+        assert!(after.await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn own_revocation_is_in_force_at_once() {
+        let (_dir, server, _cli) = two_processes().await;
+        let created = server.create_key("acme", Plan::Pro, true).await.unwrap();
+        let t0 = Instant::now();
+        assert!(
+            server
+                .authenticate_at(&created.secret, t0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        server.revoke_key(&created.key.id).await.unwrap();
+        assert!(
+            server
+                .authenticate_at(&created.secret, t0)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

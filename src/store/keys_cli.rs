@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 
-use super::{Plan, Store, StoreError};
+use super::{KEY_CACHE_TTL, Plan, Store, StoreError};
 use crate::cli::KeysCommand;
 use crate::config::Config;
 
@@ -61,7 +61,12 @@ async fn execute(store: &Store, cmd: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => match store.revoke_key(&id).await {
-            Ok(()) => println!("revoked {id}"),
+            Ok(()) => {
+                // Running servers trust a key they verified for up to KEY_CACHE_TTL: return
+                // once every one of them refuses it.
+                tokio::time::sleep(KEY_CACHE_TTL).await;
+                println!("revoked {id}");
+            }
             Err(StoreError::NotFound) => bail!("no active key with id {id:?}"),
             Err(e) => return Err(e.into()),
         },

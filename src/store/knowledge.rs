@@ -1,8 +1,8 @@
 //! Knowledge bases and their text documents, which agents' prompts draw on.
 
 use super::{
-    KnowledgeBaseRecord, KnowledgeDocument, Page, PageRequest, Scope, Store, StoreError, new_id,
-    now_ts, on_pool,
+    Filter, KnowledgeBaseRecord, KnowledgeDocument, Page, PageRequest, Scope, Store, StoreError,
+    fetch_page, new_id, now_ts, on_reader, on_writer,
 };
 
 const KB_COLUMNS: &str = "kb.id, kb.workspace_id, kb.live, kb.name, kb.description, \
@@ -29,7 +29,7 @@ impl Store {
         };
         let sql = "INSERT INTO knowledge_bases (id, workspace_id, live, name, description, \
                    created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(&kb.id)
             .bind(&kb.workspace_id)
             .bind(kb.live)
@@ -52,7 +52,7 @@ impl Store {
              WHERE kb.workspace_id = $1 AND kb.live = $2 AND kb.id = $3"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, KnowledgeBaseRecord>(sqlx::AssertSqlSafe(sql))
+            on_reader!(self, pool => sqlx::query_as::<_, KnowledgeBaseRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -66,26 +66,16 @@ impl Store {
         scope: &Scope,
         page: PageRequest,
     ) -> Result<Page<KnowledgeBaseRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {KB_COLUMNS} FROM knowledge_bases kb WHERE kb.workspace_id = $1 \
-             AND kb.live = $2 ORDER BY kb.created_at DESC, kb.id LIMIT $3 OFFSET $4"
-        );
-        let count = "SELECT COUNT(*) FROM knowledge_bases WHERE workspace_id = $1 AND live = $2";
-        on_pool!(self, pool => {
-            let items = sqlx::query_as::<_, KnowledgeBaseRecord>(sqlx::AssertSqlSafe(sql))
-                .bind(&scope.workspace_id)
-                .bind(scope.live)
-                .bind(i64::from(page.limit))
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = sqlx::query_as(count)
-                .bind(&scope.workspace_id)
-                .bind(scope.live)
-                .fetch_one(pool)
-                .await?;
-            Ok(Page { items, total })
-        })
+        let f = Filter::scoped(scope);
+        Ok(fetch_page!(
+            self,
+            KnowledgeBaseRecord,
+            KB_COLUMNS,
+            "knowledge_bases kb",
+            f,
+            "kb.created_at DESC, kb.id",
+            page
+        ))
     }
 
     /// Deletes a knowledge base with its documents and unlinks it from agents.
@@ -97,7 +87,7 @@ impl Store {
         if self.get_knowledge_base(scope, id).await?.is_none() {
             return Ok(false);
         }
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(unlink)
                 .bind(now_ts())
@@ -139,7 +129,7 @@ impl Store {
         let insert = "INSERT INTO knowledge_documents (id, knowledge_base_id, title, body, \
                       created_at) VALUES ($1, $2, $3, $4, $5)";
         let touch = "UPDATE knowledge_bases SET updated_at = $1 WHERE id = $2";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(insert)
                 .bind(&doc.id)
@@ -166,7 +156,7 @@ impl Store {
                    WHERE kb.workspace_id = $1 AND kb.live = $2 AND kb.id = $3 \
                    ORDER BY d.created_at, d.id";
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, KnowledgeDocument>(sql)
+            on_reader!(self, pool => sqlx::query_as::<_, KnowledgeDocument>(sql)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(kb_id)
@@ -186,7 +176,7 @@ impl Store {
             return Ok(false);
         }
         let sql = "DELETE FROM knowledge_documents WHERE id = $1 AND knowledge_base_id = $2";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(doc_id)
             .bind(kb_id)
             .execute(pool)

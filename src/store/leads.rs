@@ -3,7 +3,7 @@
 use super::events::insert_event;
 use super::{
     Filter, JsonText, LeadPatch, LeadRecord, NewLead, Page, PageRequest, Scope, Store, StoreError,
-    bind_filter, new_id, now_ts, on_pool, to_json_text,
+    fetch_page, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, name, phone, email, status, source, score, tags, created_at, updated_at";
@@ -41,7 +41,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO leads ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&lead.id)
@@ -73,7 +73,7 @@ impl Store {
             "SELECT {COLUMNS} FROM leads WHERE workspace_id = $1 AND live = $2 AND id = $3"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, LeadRecord>(sqlx::AssertSqlSafe(sql))
+            on_reader!(self, pool => sqlx::query_as::<_, LeadRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -129,7 +129,7 @@ impl Store {
         let sql = "UPDATE leads SET name = $1, phone = $2, email = $3, status = $4, source = $5, \
                    score = $6, tags = $7, updated_at = $8 \
                    WHERE id = $9 AND workspace_id = $10 AND live = $11";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sql)
                 .bind(&lead.name)
@@ -172,24 +172,9 @@ impl Store {
             .copied()
             .unwrap_or("created_at");
         let order = if filter.ascending { "ASC" } else { "DESC" };
-        let n = f.values.len();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM leads WHERE {} ORDER BY {sort} {order}, id LIMIT ${} OFFSET ${}",
-            f.where_sql(),
-            n + 1,
-            n + 2
-        );
-        let count = format!("SELECT COUNT(*) FROM leads WHERE {}", f.where_sql());
-        Ok(on_pool!(self, pool => {
-            let items = bind_filter!(sqlx::query_as::<_, LeadRecord>(sqlx::AssertSqlSafe(sql)), f)
-                .bind(i64::from(page.limit))
-                .bind(page.offset())
-                .fetch_all(pool)
-                .await?;
-            let (total,): (i64,) = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(count)), f)
-                .fetch_one(pool)
-                .await?;
-            Page { items, total }
-        }))
+        let order = format!("{sort} {order}, id");
+        Ok(fetch_page!(
+            self, LeadRecord, COLUMNS, "leads", f, order, page
+        ))
     }
 }

@@ -3,7 +3,7 @@
 use super::events::insert_event;
 use super::{
     Filter, JsonText, MessageRecord, NewMessage, Page, PageRequest, Scope, Store, StoreError,
-    bind_filter, new_id, now_ts, on_pool, to_json_text,
+    fetch_page, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, channel, direction, to_number, from_number, body, \
@@ -46,7 +46,7 @@ impl Store {
             "INSERT INTO messages ({COLUMNS}, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
         );
-        on_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&msg.id)
             .bind(&msg.workspace_id)
             .bind(msg.live)
@@ -78,7 +78,7 @@ impl Store {
         msg.status = "delivered".into();
         let sql = "UPDATE messages SET status = 'delivered', updated_at = $1 \
                    WHERE id = $2 AND workspace_id = $3 AND live = $4";
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sql)
                 .bind(now_ts())
@@ -102,7 +102,7 @@ impl Store {
             "SELECT {COLUMNS} FROM messages WHERE workspace_id = $1 AND live = $2 AND id = $3"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, MessageRecord>(sqlx::AssertSqlSafe(sql))
+            on_reader!(self, pool => sqlx::query_as::<_, MessageRecord>(sqlx::AssertSqlSafe(sql))
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(id)
@@ -124,27 +124,15 @@ impl Store {
         if let Some(v) = &filter.lead_id {
             f.push("lead_id", "=", v.clone());
         }
-        let n = f.values.len();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE {} ORDER BY created_at DESC, id \
-             LIMIT ${} OFFSET ${}",
-            f.where_sql(),
-            n + 1,
-            n + 2
-        );
-        let count = format!("SELECT COUNT(*) FROM messages WHERE {}", f.where_sql());
-        Ok(on_pool!(self, pool => {
-            let items =
-                bind_filter!(sqlx::query_as::<_, MessageRecord>(sqlx::AssertSqlSafe(sql)), f)
-                    .bind(i64::from(page.limit))
-                    .bind(page.offset())
-                    .fetch_all(pool)
-                    .await?;
-            let (total,): (i64,) = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(count)), f)
-                .fetch_one(pool)
-                .await?;
-            Page { items, total }
-        }))
+        Ok(fetch_page!(
+            self,
+            MessageRecord,
+            COLUMNS,
+            "messages",
+            f,
+            "created_at DESC, id",
+            page
+        ))
     }
 
     async fn lead_id_by_phone(
@@ -154,7 +142,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let sql = "SELECT id FROM leads WHERE workspace_id = $1 AND live = $2 AND phone = $3 \
                    ORDER BY created_at DESC LIMIT 1";
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(sql)
+        let row: Option<(String,)> = on_reader!(self, pool => sqlx::query_as(sql)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .bind(phone)

@@ -1,6 +1,6 @@
 //! API call counters per key per UTC day.
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_reader, on_writer};
 
 impl Store {
     /// Adds `calls` to a key's counter for `day` (`YYYY-MM-DD`).
@@ -15,7 +15,7 @@ impl Store {
         let sql = "INSERT INTO api_usage (key_id, workspace_id, live, day, calls) \
                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, day) \
                    DO UPDATE SET calls = api_usage.calls + excluded.calls";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(key_id)
             .bind(workspace_id)
             .bind(live)
@@ -30,7 +30,7 @@ impl Store {
     /// API calls already recorded for a key on `day`.
     pub async fn api_calls_on(&self, key_id: &str, day: &str) -> Result<i64, StoreError> {
         let sql = "SELECT calls FROM api_usage WHERE key_id = $1 AND day = $2";
-        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(sql)
+        let row: Option<(i64,)> = on_reader!(self, pool => sqlx::query_as(sql)
             .bind(key_id)
             .bind(day)
             .fetch_optional(pool)

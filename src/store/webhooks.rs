@@ -1,7 +1,8 @@
 //! Webhook subscriptions. The secret is kept for signing and shown only at creation.
 
 use super::{
-    JsonText, Page, Scope, Store, StoreError, WebhookRecord, new_id, now_ts, on_pool, to_json_text,
+    JsonText, Page, Scope, Store, StoreError, WebhookRecord, new_id, now_ts, on_reader, on_writer,
+    to_json_text,
 };
 
 impl Store {
@@ -24,7 +25,7 @@ impl Store {
         };
         let sql = "INSERT INTO webhooks (id, workspace_id, live, url, events, secret, status, \
                    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(&hook.id)
             .bind(&hook.workspace_id)
             .bind(hook.live)
@@ -44,7 +45,7 @@ impl Store {
         let sql = "SELECT id, workspace_id, live, url, events, CAST(NULL AS TEXT) AS secret, \
                    status, created_at FROM webhooks WHERE workspace_id = $1 AND live = $2 \
                    ORDER BY created_at, id";
-        let items = on_pool!(self, pool => sqlx::query_as::<_, WebhookRecord>(sql)
+        let items = on_reader!(self, pool => sqlx::query_as::<_, WebhookRecord>(sql)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .fetch_all(pool)
@@ -55,7 +56,7 @@ impl Store {
 
     pub async fn delete_webhook(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 AND live = $3";
-        let done = on_pool!(self, pool => sqlx::query(sql)
+        let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(id)
             .bind(&scope.workspace_id)
             .bind(scope.live)
