@@ -77,6 +77,11 @@ pub enum ModelsCommand {
 pub struct ReplayArgs {
     /// A fixture call directory (holding scenario.toml and the caller WAV).
     pub fixture: PathBuf,
+    /// Stop call time while the speech providers and the brain work, so the call goes the
+    /// same on any machine however loaded (latencies then read as zero). Without it, call
+    /// time runs at wall speed while they work and the report's latencies are real.
+    #[arg(long)]
+    pub stepped: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -124,7 +129,14 @@ pub fn main() -> ExitCode {
                     .await
                     .map(|_| ExitCode::SUCCESS)
             }
-            Command::Replay(args) => crate::replay::run(&config, &args.fixture).await,
+            Command::Replay(args) => {
+                let pacing = if args.stepped {
+                    crate::replay::Pacing::Stepped
+                } else {
+                    crate::replay::Pacing::Replay
+                };
+                crate::replay::run(&config, &args.fixture, pacing).await
+            }
         }
     });
     match result {

@@ -2,8 +2,10 @@
 //! prints a JSON report; exit code 1 when an expectation fails.
 //!
 //! The pipeline is the production one: the session, real VAD, the configured STT/TTS and brain
-//! with its tools, and a fresh SQLite store. The session runs on `Pacing::Replay`: call time
-//! jumps ahead while nothing is pending and runs at wall speed while a provider works.
+//! with its tools, and a fresh SQLite store. The session runs on `Pacing::Replay` (call time
+//! jumps ahead while nothing is pending and runs at wall speed while a provider works, so
+//! latencies are real) or, with `--stepped`, on `Pacing::Stepped` (call time waits for the
+//! providers, so the call goes the same on any machine).
 
 pub mod caller_audio;
 pub mod driver;
@@ -16,6 +18,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+pub use crate::agent::session::Pacing;
 pub use driver::Providers;
 use driver::Replayed;
 use expect::{Observed, check};
@@ -30,13 +33,13 @@ pub struct ReplayOutcome {
     pub passed: bool,
 }
 
-pub async fn run(config: &Config, fixture: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, fixture: &Path, pacing: Pacing) -> anyhow::Result<ExitCode> {
     let providers = Providers {
         stt: crate::providers::build_stt(config).await?,
         tts: crate::providers::build_tts(config).await?,
         brain: crate::providers::llm::build_brain(config),
     };
-    let outcome = replay_fixture(config, providers, fixture).await?;
+    let outcome = replay_fixture(config, providers, fixture, pacing).await?;
     println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     Ok(if outcome.passed {
         ExitCode::SUCCESS
@@ -51,6 +54,7 @@ pub async fn replay_fixture(
     config: &Config,
     providers: Providers,
     fixture: &Path,
+    pacing: Pacing,
 ) -> anyhow::Result<ReplayOutcome> {
     let scenario = Scenario::load(fixture)?;
     let name = fixture
@@ -59,7 +63,7 @@ pub async fn replay_fixture(
         .unwrap_or_else(|| "fixture".into());
     let work_dir = std::env::temp_dir().join(crate::store::new_id("boltcall-replay-"));
     let wall = Instant::now();
-    let replayed = driver::replay_call(config, providers, fixture, &scenario, &work_dir).await;
+    let replayed = driver::replay_call(config, providers, fixture, &scenario, &work_dir, pacing).await;
     let wall_ms = wall.elapsed().as_millis() as u64;
     let result = match replayed {
         Ok(replayed) => report(config, &name, &scenario, &replayed, wall_ms).await,

@@ -39,6 +39,10 @@ pub enum Pacing {
     /// fast as the session can go while nothing is pending, and at wall speed while a
     /// provider (STT final, brain, TTS) is working, so measured latencies stay real.
     Replay,
+    /// A replayed call whose clock stands still while a provider works: every provider
+    /// looks instant, so the call goes the same on a slow or busy machine as on a fast one
+    /// (its latencies read as zero). A provider silent for a long while still lets time on.
+    Stepped,
 }
 
 /// Which agent answers a call, in which scope, and what the call already is.

@@ -44,6 +44,7 @@ pub async fn replay_call(
     fixture: &Path,
     scenario: &Scenario,
     work_dir: &Path,
+    pacing: Pacing,
 ) -> anyhow::Result<Replayed> {
     let frames = load_frames(&fixture.join(&scenario.caller.audio))?;
     std::fs::create_dir_all(work_dir)?;
@@ -74,7 +75,7 @@ pub async fn replay_call(
     };
     let (leg, mut leg_end) = leg_pair(info);
     let mut route = CallRoute::new(agent.id.clone(), scope.clone());
-    route.pacing = Pacing::Replay;
+    route.pacing = pacing;
     route.started_at = scenario.now;
     let session = tokio::spawn(run_call(services, leg, route));
 

@@ -39,6 +39,11 @@ pub struct VadConfig {
     pub min_speech_ms: u32,
     /// Non-speech needed before `SpeechEnd` (bridges pauses between words).
     pub hangover_ms: u32,
+    /// Speech shorter than this so far ends only after `short_hangover_ms`: a lone "Hi," or
+    /// "So," before a comma pause is the start of a sentence more often than its end, and a
+    /// recogniser hears a fragment far worse than the whole.
+    pub short_speech_ms: u32,
+    pub short_hangover_ms: u32,
     /// Frames quieter than this (dB relative to full scale) are never speech.
     pub energy_gate_dbfs: f32,
     /// Frames must be this many dB above the tracked noise floor to be speech.
@@ -51,6 +56,8 @@ impl Default for VadConfig {
             aggressiveness: Aggressiveness::Aggressive,
             min_speech_ms: 100,
             hangover_ms: 200,
+            short_speech_ms: 1000,
+            short_hangover_ms: 500,
             energy_gate_dbfs: -50.0,
             noise_margin_db: 10.0,
         }
@@ -75,6 +82,8 @@ pub struct VoiceDetector {
     speaking: bool,
     // Consecutive speech frames while silent / consecutive non-speech frames while speaking.
     run_frames: u32,
+    /// Frames since `SpeechStart`.
+    speech_frames: u32,
     last_frame_speech: bool,
 }
 
@@ -94,6 +103,7 @@ impl VoiceDetector {
             floor: NoiseFloor::default(),
             speaking: false,
             run_frames: 0,
+            speech_frames: 0,
             last_frame_speech: false,
         }
     }
@@ -102,13 +112,20 @@ impl VoiceDetector {
     pub fn process(&mut self, frame: &Frame) -> Option<VadEvent> {
         let speech = self.classify(frame);
         self.last_frame_speech = speech;
+        if self.speaking {
+            self.speech_frames = self.speech_frames.saturating_add(1);
+        }
         if speech == self.speaking {
             self.run_frames = 0;
             return None;
         }
         self.run_frames += 1;
         let needed_ms = if self.speaking {
-            self.config.hangover_ms
+            if self.speech_frames * FRAME_MS < self.config.short_speech_ms {
+                self.config.short_hangover_ms
+            } else {
+                self.config.hangover_ms
+            }
         } else {
             self.config.min_speech_ms
         };
@@ -116,6 +133,7 @@ impl VoiceDetector {
             return None;
         }
         self.run_frames = 0;
+        self.speech_frames = 0;
         self.speaking = speech;
         Some(if speech {
             VadEvent::SpeechStart
@@ -145,6 +163,7 @@ impl VoiceDetector {
         self.floor = NoiseFloor::default();
         self.speaking = false;
         self.run_frames = 0;
+        self.speech_frames = 0;
         self.last_frame_speech = false;
     }
 
@@ -190,7 +209,11 @@ mod tests {
 
     #[test]
     fn speech_start_needs_min_speech_and_end_needs_hangover() {
-        let mut vad = detector();
+        let config = VadConfig {
+            short_speech_ms: 0,
+            ..VadConfig::default()
+        };
+        let mut vad = VoiceDetector::with_classifier(config, Box::new(Scripted));
         for _ in 0..10 {
             assert_eq!(vad.process(&quiet()), None);
         }
@@ -201,6 +224,24 @@ mod tests {
         let events: Vec<_> = (0..10).map(|_| vad.process(&quiet())).collect();
         assert_eq!(events[..9], [None; 9]);
         assert_eq!(events[9], Some(VadEvent::SpeechEnd));
+    }
+
+    #[test]
+    fn short_speech_ends_only_after_the_longer_hangover() {
+        let mut vad = detector();
+        for _ in 0..10 {
+            vad.process(&quiet());
+        }
+        let started = (0..10).filter_map(|_| vad.process(&loud())).collect::<Vec<_>>();
+        assert_eq!(started, [VadEvent::SpeechStart]);
+        // "Hi," then a 300 ms comma pause: still the same utterance.
+        for _ in 0..15 {
+            assert_eq!(vad.process(&quiet()), None);
+        }
+        assert!(vad.is_speaking());
+        let events: Vec<_> = (0..10).map(|_| vad.process(&quiet())).collect();
+        assert_eq!(events[..9], [None; 9]);
+        assert_eq!(events[9], Some(VadEvent::SpeechEnd), "after 500 ms");
     }
 
     #[test]

@@ -25,11 +25,6 @@ const FORCE_CUT: usize = RATE * 10;
 /// A pause: 80 ms quieter than this share of the segment's loud level.
 const PAUSE_FRAMES: usize = 4;
 const PAUSE_RATIO: f64 = 0.12;
-/// A segment with less speech than this is held after `SpeechEnd`…
-const SHORT_SEGMENT: usize = RATE;
-/// …this long, in case the caller goes on after a comma ("Hi, what are…"): Whisper hears
-/// fragments badly and loops on them, and the two halves belong to one sentence.
-const MERGE_WINDOW: usize = RATE * 3 / 10;
 
 /// Audio to decode.
 #[derive(Debug, PartialEq)]
@@ -50,10 +45,6 @@ pub struct Segmenter {
     partial_at: usize,
     /// Tail length when a pause was last looked for.
     searched_at: usize,
-    /// Part of the segment was already committed at a pause.
-    committed: bool,
-    /// Samples heard since the `SpeechEnd` of a held short segment.
-    held_for: Option<usize>,
 }
 
 impl Segmenter {
@@ -62,19 +53,13 @@ impl Segmenter {
         match input {
             SttInput::Audio(frame) => self.audio(&frame),
             SttInput::SpeechStart => {
-                if self.in_speech {
-                    return None;
+                if !self.in_speech {
+                    self.in_speech = true;
+                    self.tail.clear();
+                    self.tail.extend(self.preroll.drain(..));
+                    self.partial_at = 0;
+                    self.searched_at = 0;
                 }
-                self.in_speech = true;
-                if self.held_for.take().is_some() {
-                    // The held segment goes on: its own end gets an empty final.
-                    return Some(Job::Final(Vec::new()));
-                }
-                self.tail.clear();
-                self.tail.extend(self.preroll.drain(..));
-                self.partial_at = 0;
-                self.searched_at = 0;
-                self.committed = false;
                 None
             }
             SttInput::SpeechEnd => {
@@ -82,10 +67,6 @@ impl Segmenter {
                     return None;
                 }
                 self.in_speech = false;
-                if !self.committed && self.tail.len() < PREROLL + SHORT_SEGMENT {
-                    self.held_for = Some(0);
-                    return None;
-                }
                 Some(Job::Final(std::mem::take(&mut self.tail)))
             }
         }
@@ -100,14 +81,7 @@ impl Segmenter {
             self.preroll.extend(frame.samples());
             let excess = self.preroll.len().saturating_sub(PREROLL);
             self.preroll.drain(..excess);
-            let held_for = self.held_for.as_mut()?;
-            self.tail.extend_from_slice(frame.samples());
-            *held_for += FRAME;
-            if *held_for < MERGE_WINDOW {
-                return None;
-            }
-            self.held_for = None;
-            return Some(Job::Final(std::mem::take(&mut self.tail)));
+            return None;
         }
         self.tail.extend_from_slice(frame.samples());
         // Look again every 100 ms once the tail is long enough.
@@ -117,7 +91,6 @@ impl Segmenter {
         self.searched_at = self.tail.len();
         let cut = find_pause(&self.tail, self.tail.len() >= FORCE_CUT)?;
         let chunk: Vec<i16> = self.tail.drain(..cut).collect();
-        self.committed = true;
         self.partial_at = self.partial_at.saturating_sub(cut);
         self.searched_at = self.tail.len();
         Some(Job::Commit(chunk))
@@ -183,68 +156,17 @@ mod tests {
             assert!(s.push(frame(1)).is_none());
         }
         assert!(s.push(SttInput::SpeechStart).is_none());
-        for _ in 0..60 {
+        for _ in 0..10 {
             assert!(s.push(frame(2)).is_none());
         }
         let Some(Job::Final(seg)) = s.push(SttInput::SpeechEnd) else {
             panic!("no final");
         };
-        assert_eq!(seg.len(), PREROLL + 60 * FRAME);
+        assert_eq!(seg.len(), PREROLL + 10 * FRAME);
         assert!(seg[..PREROLL].iter().all(|v| *v == 1));
         assert!(seg[PREROLL..].iter().all(|v| *v == 2));
         // A second end without a start finalises nothing.
         assert!(s.push(SttInput::SpeechEnd).is_none());
-    }
-
-    #[test]
-    fn a_short_segment_is_held_and_finalised_after_the_merge_window() {
-        let mut s = Segmenter::default();
-        s.push(SttInput::SpeechStart);
-        for _ in 0..10 {
-            s.push(frame(2));
-        }
-        assert!(s.push(SttInput::SpeechEnd).is_none(), "held");
-        let window = MERGE_WINDOW / FRAME;
-        for _ in 1..window {
-            assert!(s.push(frame(3)).is_none());
-        }
-        let Some(Job::Final(seg)) = s.push(frame(3)) else {
-            panic!("no final after the window");
-        };
-        assert_eq!(seg.len(), 10 * FRAME + MERGE_WINDOW);
-        // The next segment starts afresh, with its own pre-roll.
-        s.push(SttInput::SpeechStart);
-        for _ in 0..60 {
-            s.push(frame(4));
-        }
-        let Some(Job::Final(next)) = s.push(SttInput::SpeechEnd) else {
-            panic!("no final");
-        };
-        assert_eq!(next.len(), PREROLL + 60 * FRAME);
-    }
-
-    #[test]
-    fn speech_resuming_within_the_window_joins_the_held_segment() {
-        let mut s = Segmenter::default();
-        s.push(SttInput::SpeechStart);
-        for _ in 0..10 {
-            s.push(frame(2));
-        }
-        assert!(s.push(SttInput::SpeechEnd).is_none());
-        for _ in 0..5 {
-            s.push(frame(0));
-        }
-        // The held end is answered with an empty final; the words come with the whole.
-        assert_eq!(s.push(SttInput::SpeechStart), Some(Job::Final(Vec::new())));
-        for _ in 0..60 {
-            s.push(frame(5));
-        }
-        let Some(Job::Final(seg)) = s.push(SttInput::SpeechEnd) else {
-            panic!("no final");
-        };
-        assert_eq!(seg.len(), (10 + 5 + 60) * FRAME);
-        assert!(seg[..10 * FRAME].iter().all(|v| *v == 2));
-        assert!(seg[seg.len() - FRAME..].iter().all(|v| *v == 5));
     }
 
     #[test]
@@ -325,10 +247,6 @@ mod tests {
         let mut s = Segmenter::default();
         s.push(SttInput::SpeechStart);
         s.push(SttInput::Audio(Frame::silence(8_000)));
-        s.push(SttInput::SpeechEnd);
-        let finals: Vec<Job> = (0..MERGE_WINDOW / FRAME)
-            .filter_map(|_| s.push(frame(0)))
-            .collect();
-        assert_eq!(finals, vec![Job::Final(vec![0; MERGE_WINDOW])]);
+        assert_eq!(s.push(SttInput::SpeechEnd), Some(Job::Final(Vec::new())));
     }
 }
