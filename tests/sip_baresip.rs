@@ -346,3 +346,9 @@ async fn call_through_baresip(codec_module: &str, decoder: &str) {
 async fn baresip_hears_the_greeting_and_the_call_is_recorded() {
     call_through_baresip("g711.so", "PCMU").await;
 }
+
+/// baresip offers opus/48000/2 first: the call runs on Opus end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_over_opus_hears_the_greeting() {
+    call_through_baresip("opus.so", "opus").await;
+}
