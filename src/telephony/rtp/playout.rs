@@ -143,7 +143,10 @@ mod tests {
         assert!(frames.len() >= 50, "{played:?}");
         assert!(stats.concealed <= 6, "{stats:?}");
         assert!(frames[1..50].iter().all(|&r| r > 1000.0), "{frames:?}");
-        assert!(stats.target_delay_ms > MIN_DELAY_MS, "jitter raised the target");
+        assert!(
+            stats.target_delay_ms > MIN_DELAY_MS,
+            "jitter raised the target"
+        );
     }
 
     #[test]
