@@ -40,7 +40,8 @@ enum Wire {
     G711 {
         law: Law,
         plc: RepeatFade,
-        pending: [i16; G711_PENDING],
+        // Boxed: inline it would make every `Wire` as large as this buffer.
+        pending: Box<[i16; G711_PENDING]>,
         filled: usize,
     },
     Opus {
@@ -62,7 +63,7 @@ impl VoiceCodec {
         let law = |law| Wire::G711 {
             law,
             plc: RepeatFade::new(8_000),
-            pending: [0; G711_PENDING],
+            pending: Box::new([0; G711_PENDING]),
             filled: 0,
         };
         let wire = match codec {
