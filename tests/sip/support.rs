@@ -3,9 +3,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +18,9 @@ use boltcall::telephony::sip::service::{
 };
 use boltcall::telephony::{LegInfo, OutboundCall};
 use futures::future::BoxFuture;
-use media::{Frame, INTERNAL_RATE};
+use media::recorder::{Channel, StereoRecorder};
+use media::vad::{VadConfig, VoiceDetector};
+use media::{FRAME_MS, Frame, INTERNAL_RATE};
 use tokio::sync::mpsc;
 
 /// What the test handler saw of one call.
@@ -36,19 +41,87 @@ pub struct CallSeen {
 pub struct TestHandler {
     pub done: mpsc::UnboundedSender<CallSeen>,
     pub outbound: Mutex<Vec<OutboundStatus>>,
+    /// Calls running right now.
+    pub active: Arc<AtomicUsize>,
+    /// With a directory, calls also do a session's per-frame media work: VAD on the caller
+    /// and a stereo recording (deleted when the call ends).
+    pub recordings: Option<PathBuf>,
 }
 
 impl TestHandler {
     pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<CallSeen>) {
+        Self::recording_into(None)
+    }
+
+    pub fn recording_into(
+        recordings: Option<PathBuf>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<CallSeen>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Arc::new(TestHandler {
                 done: tx,
                 outbound: Mutex::new(Vec::new()),
+                active: Arc::new(AtomicUsize::new(0)),
+                recordings,
             }),
             rx,
         )
     }
+
+    fn call(&self, hang_up_after: Option<Duration>) -> TestCall {
+        TestCall {
+            hang_up_after,
+            done: self.done.clone(),
+            active: self.active.clone(),
+            recordings: self.recordings.clone(),
+        }
+    }
+}
+
+/// VAD and recording of one call, as the session does them.
+struct SessionMedia {
+    vad: VoiceDetector,
+    recorder: StereoRecorder<BufWriter<File>>,
+    path: PathBuf,
+    caller_ms: u64,
+    agent_ms: u64,
+}
+
+impl SessionMedia {
+    fn open(dir: &Path) -> Self {
+        let path = dir.join(format!("{:x}.wav", rand::random::<u64>()));
+        SessionMedia {
+            vad: VoiceDetector::new(VadConfig::default()),
+            recorder: StereoRecorder::create(&path).expect("recording file"),
+            path,
+            caller_ms: 0,
+            agent_ms: 0,
+        }
+    }
+
+    fn caller(&mut self, frame: &Frame) {
+        self.vad.process(frame);
+        let _ = self.recorder.write(Channel::Caller, self.caller_ms, frame);
+        self.caller_ms += u64::from(FRAME_MS);
+    }
+
+    fn agent(&mut self, frame: &Frame) {
+        let _ = self.recorder.write(Channel::Agent, self.agent_ms, frame);
+        self.agent_ms += u64::from(FRAME_MS);
+    }
+
+    fn close(self) {
+        let _ = self.recorder.finish();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// How the test handler runs one answered call.
+pub struct TestCall {
+    hang_up_after: Option<Duration>,
+    done: mpsc::UnboundedSender<CallSeen>,
+    active: Arc<AtomicUsize>,
+    recordings: Option<PathBuf>,
 }
 
 fn tone_frame(index: usize) -> Frame {
@@ -67,11 +140,15 @@ fn rms(frame: &Frame) -> f64 {
 }
 
 /// Consumes a leg like a session would: paces a greeting out, listens, and reports.
-pub async fn run_test_call(
-    mut leg: CallLeg,
-    hang_up_after: Option<Duration>,
-    done: mpsc::UnboundedSender<CallSeen>,
-) {
+pub async fn run_test_call(mut leg: CallLeg, call: TestCall) {
+    let TestCall {
+        hang_up_after,
+        done,
+        active,
+        recordings,
+    } = call;
+    active.fetch_add(1, Ordering::Relaxed);
+    let mut media = recordings.as_deref().map(SessionMedia::open);
     let mut seen = CallSeen {
         info: leg.info.clone(),
         frames: 0,
@@ -87,6 +164,9 @@ pub async fn run_test_call(
             _ = ticker.tick() => {
                 let frame = if tick < 50 { tone_frame(tick) } else { Frame::silence(INTERNAL_RATE) };
                 tick += 1;
+                if let Some(media) = &mut media {
+                    media.agent(&frame);
+                }
                 if leg.commands.send(LegCommand::Audio(frame)).await.is_err() {
                     break;
                 }
@@ -98,6 +178,9 @@ pub async fn run_test_call(
             }
             event = leg.events.recv() => match event {
                 Some(LegEvent::Audio(frame)) => {
+                    if let Some(media) = &mut media {
+                        media.caller(&frame);
+                    }
                     seen.frames += 1;
                     if rms(&frame) > 500.0 {
                         seen.loud_frames += 1;
@@ -113,24 +196,31 @@ pub async fn run_test_call(
             }
         }
     }
+    if let Some(media) = media {
+        media.close();
+    }
+    active.fetch_sub(1, Ordering::Relaxed);
     let _ = done.send(seen);
 }
 
 impl CallHandler for TestHandler {
     fn route(&self, info: LegInfo) -> BoxFuture<'static, Routing> {
-        let done = self.done.clone();
+        let (forever, short) = (
+            self.call(None),
+            self.call(Some(Duration::from_millis(1500))),
+        );
         Box::pin(async move {
-            let answer = |after: Option<Duration>| {
+            let answer = |call: TestCall| {
                 Routing::Answer(Box::new(move |leg| {
-                    tokio::spawn(run_test_call(leg, after, done));
+                    tokio::spawn(run_test_call(leg, call));
                 }))
             };
             match info.to.as_str() {
-                "+15550100" => answer(None),
-                "+15550200" => answer(Some(Duration::from_millis(1500))),
+                "+15550100" => answer(forever),
+                "+15550200" => answer(short),
                 "+15550300" => {
                     tokio::time::sleep(Duration::from_secs(3)).await;
-                    answer(None)
+                    answer(forever)
                 }
                 "+15550480" => Routing::Reject {
                     code: 480,
@@ -151,8 +241,7 @@ impl CallHandler for TestHandler {
     fn outbound_answered(&self, _call: OutboundCall, leg: CallLeg) {
         tokio::spawn(run_test_call(
             leg,
-            Some(Duration::from_millis(1500)),
-            self.done.clone(),
+            self.call(Some(Duration::from_millis(1500))),
         ));
     }
 }
@@ -193,7 +282,19 @@ pub async fn start(
     Arc<TestHandler>,
     mpsc::UnboundedReceiver<CallSeen>,
 ) {
-    let (handler, rx) = TestHandler::new();
+    start_recording(settings, None).await
+}
+
+/// `start`, with calls doing VAD and recording into `recordings` when given.
+pub async fn start_recording(
+    settings: SipSettings,
+    recordings: Option<PathBuf>,
+) -> (
+    SipService,
+    Arc<TestHandler>,
+    mpsc::UnboundedReceiver<CallSeen>,
+) {
+    let (handler, rx) = TestHandler::recording_into(recordings);
     let service = SipService::start(settings, handler.clone()).await.unwrap();
     (service, handler, rx)
 }

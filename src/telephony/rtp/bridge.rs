@@ -1,24 +1,28 @@
-//! The RTP ↔ `CallLeg` bridge of one SIP call: decodes what the peer sends into 16 kHz frames
-//! and DTMF digits for the session, and packetizes the session's paced frames back.
+//! The RTP ↔ `CallLeg` bridge of one SIP call: plays what the peer sends out of a jitter
+//! buffer as 16 kHz frames, one per 20 ms, and DTMF digits for the session, and packetizes
+//! the session's paced frames back.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use media::rtp::rtcp::{self, SenderInfo};
 use media::rtp::{HEADER_LEN, Packetizer};
 
 use super::dtmf::DtmfReceiver;
+use super::playout::InboundAudio;
 use super::ports::RtpSocket;
 use super::stats::{ReceiveStats, ntp_now};
-use super::voice::VoiceCodec;
+use super::voice::{self, VoiceCodec};
 use crate::telephony::leg::{HangupReason, LegCommand, LegEnd, LegEvent};
 use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
 
 /// RFC 3550's minimum report interval.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Inbound playout tick: one 20 ms frame each.
+const PLAYOUT_TICK: Duration = Duration::from_millis(20);
 
 /// Signalling → bridge.
 #[derive(Debug)]
@@ -117,9 +121,13 @@ async fn bridge_loop(
     );
     let mut first_packet = true;
     let mut recv_buf = [0u8; 2048];
-    let mut send_buf = [0u8; HEADER_LEN + 160];
+    let mut send_buf = [0u8; HEADER_LEN + voice::MAX_PAYLOAD];
     let mut rtcp_buf = [0u8; 128];
-    let mut payload = [0u8; 160];
+    let mut payload = [0u8; voice::MAX_PAYLOAD];
+    let mut inbound = InboundAudio::new(media.codec.clock_rate());
+    // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
+    let mut playout = interval(PLAYOUT_TICK);
+    playout.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut last_rx = started;
     let mut stats = ReceiveStats::default();
@@ -145,36 +153,44 @@ async fn bridge_loop(
                 let arrival = (last_rx - started).as_millis() as u64;
                 stats.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, arrival);
                 if packet.payload_type == media.payload_type {
-                    let events = &leg.events;
-                    let result = codec.decode(body, |frame| {
-                        // Never block the socket on a slow session: drop and count instead.
-                        if events.try_send(LegEvent::Audio(frame)).is_err() {
-                            dropped_frames += 1;
-                        }
-                    });
-                    if result.is_err() {
-                        continue;
+                    if !inbound.is_playing() {
+                        // The first packet starts playout: ticks from now, not a burst of
+                        // the ones missed since the call began.
+                        playout.reset();
                     }
-                } else if Some(packet.payload_type) == media.dtmf_payload_type
+                    inbound.insert(arrival, packet.ssrc, packet.sequence_number, packet.timestamp, body);
+                } else if Some(packet.payload_type) == media.dtmf.map(|e| e.payload_type)
                     && let Some(digit) = dtmf.receive(packet.timestamp, body)
                 {
                     let _ = leg.events.try_send(LegEvent::Dtmf(digit));
                 }
             }
+            _ = playout.tick(), if inbound.is_playing() => {
+                let now = (Instant::now() - started).as_millis() as u64;
+                // A decoder failure loses this tick's audio, not the call.
+                if let Ok(Some(frame)) = inbound.tick(now, &mut codec)
+                    // Never block on a slow session: drop and count instead.
+                    && leg.events.try_send(LegEvent::Audio(frame)).is_err()
+                {
+                    dropped_frames += 1;
+                }
+            }
             command = leg.commands.recv() => match command {
                 Some(LegCommand::Audio(frame)) => {
-                    if !sending(media.direction) || codec.encode(&frame, &mut payload).is_err() {
+                    if !sending(media.direction) {
                         continue;
                     }
+                    let Ok(size) = codec.encode(&frame, &mut payload) else { continue };
                     let step = codec.timestamp_step();
-                    let Ok(len) = packetizer.packetize(&payload, step, first_packet, &mut send_buf)
+                    let Ok(len) =
+                        packetizer.packetize(&payload[..size], step, first_packet, &mut send_buf)
                     else {
                         continue;
                     };
                     first_packet = false;
                     let _ = socket.rtp.send_to(&send_buf[..len], remote).await;
                     sent_packets = sent_packets.wrapping_add(1);
-                    sent_octets = sent_octets.wrapping_add(payload.len() as u32);
+                    sent_octets = sent_octets.wrapping_add(size as u32);
                 }
                 // Frames go out as they come (the session paces them), so whatever was sent
                 // has played by the time a mark follows it, and there is nothing to clear.
@@ -203,6 +219,7 @@ async fn bridge_loop(
                         && let Ok(new_codec) = VoiceCodec::new(new.codec)
                     {
                         codec = new_codec;
+                        inbound = InboundAudio::new(new.codec.clock_rate());
                         packetizer = Packetizer::new(
                             packetizer.ssrc(),
                             new.payload_type,

@@ -104,7 +104,7 @@ fn inbound_call_is_answered_with_sdp_and_ended_by_bye() {
         (call.to.as_str(), call.from.as_str()),
         ("+15550100", "+15550001")
     );
-    assert_eq!(call.media.dtmf_payload_type, Some(101));
+    assert_eq!(call.media.dtmf.map(|e| e.payload_type), Some(101));
 
     // A retransmitted INVITE is absorbed: the 100 again, no second call.
     ep.handle_bytes(

@@ -64,13 +64,20 @@ impl MediaDirection {
     }
 }
 
+/// RFC 4733 telephone-events as agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelephoneEvent {
+    pub payload_type: u8,
+    pub clock_rate: u32,
+}
+
 /// What both ends agreed on for the call's audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NegotiatedMedia {
     pub codec: Codec,
     pub payload_type: u8,
-    /// RFC 4733 telephone-event payload type, when the peer offered it.
-    pub dtmf_payload_type: Option<u8>,
+    /// RFC 4733 telephone-events, when the peer offered them.
+    pub dtmf: Option<TelephoneEvent>,
     /// Where the peer wants our RTP (symmetric RTP may later latch elsewhere).
     pub remote: SocketAddr,
     /// Our direction as seen from us (offer `sendonly` → we only receive).
@@ -207,13 +214,16 @@ impl SessionDescription {
     /// Picks the first of the offer's codecs (the offerer's preference order) that we support.
     pub fn negotiate(&self, supported: &[Codec]) -> Result<NegotiatedMedia, SdpError> {
         let mut chosen = None;
-        let mut dtmf = None;
+        let mut events = Vec::new();
         for &pt in &self.payload_types {
             let Some((name, rate)) = self.codec_of(pt) else {
                 continue;
             };
-            if name == "telephone-event" && rate == 8000 {
-                dtmf.get_or_insert(pt);
+            if name == "telephone-event" {
+                events.push(TelephoneEvent {
+                    payload_type: pt,
+                    clock_rate: rate,
+                });
                 continue;
             }
             if chosen.is_none() {
@@ -226,11 +236,18 @@ impl SessionDescription {
             }
         }
         let (codec, payload_type) = chosen.ok_or(SdpError::NoCommonCodec)?;
+        // Events should share the audio codec's clock (RFC 4733 §2.1), but Opus peers often
+        // offer only 8 kHz ones; the receiver needs an event's timestamp only as its identity,
+        // so take those rather than lose DTMF.
+        let dtmf = events
+            .iter()
+            .find(|e| e.clock_rate == codec.clock_rate())
+            .or(events.first())
+            .copied();
         Ok(NegotiatedMedia {
             codec,
             payload_type,
-            // DTMF events share the clock of the audio codec; only 8 kHz events fit G.711.
-            dtmf_payload_type: dtmf.filter(|_| codec.clock_rate() == 8000),
+            dtmf,
             remote: SocketAddr::new(self.address, self.port),
             direction: self.direction.reversed(),
         })
@@ -274,15 +291,19 @@ pub fn answer(
         local.port(),
         media.payload_type
     );
-    if let Some(pt) = media.dtmf_payload_type {
-        let _ = write!(out, " {pt}");
+    if let Some(event) = media.dtmf {
+        let _ = write!(out, " {}", event.payload_type);
     }
     out.push_str("\r\n");
     write_rtpmap(&mut out, media.codec, media.payload_type);
-    if let Some(pt) = media.dtmf_payload_type {
+    if let Some(TelephoneEvent {
+        payload_type: pt,
+        clock_rate,
+    }) = media.dtmf
+    {
         let _ = write!(
             out,
-            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+            "a=rtpmap:{pt} telephone-event/{clock_rate}\r\na=fmtp:{pt} 0-16\r\n"
         );
     }
     let _ = write!(out, "a=ptime:20\r\na={}\r\n", media.direction.attribute());
@@ -338,16 +359,52 @@ m=audio 4000 RTP/AVP 8 0 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 tele
         let sdp = SessionDescription::parse(OFFER.as_bytes()).unwrap();
         let media = sdp.negotiate(&[Codec::Pcmu, Codec::Pcma]).unwrap();
         assert_eq!((media.codec, media.payload_type), (Codec::Pcma, 8));
-        assert_eq!(media.dtmf_payload_type, Some(101));
+        assert_eq!(media.dtmf.map(|e| e.payload_type), Some(101));
         assert_eq!(media.remote, "10.0.0.1:4000".parse().unwrap());
         let only_opus = sdp.negotiate(&[Codec::Opus]).unwrap();
         assert_eq!(
+            (only_opus.codec, only_opus.payload_type, only_opus.dtmf),
             (
-                only_opus.codec,
-                only_opus.payload_type,
-                only_opus.dtmf_payload_type
+                Codec::Opus,
+                96,
+                Some(TelephoneEvent {
+                    payload_type: 101,
+                    clock_rate: 8000
+                })
             ),
-            (Codec::Opus, 96, None)
+            "the only events offered are taken even at another clock"
+        );
+    }
+
+    #[test]
+    fn opus_first_in_the_offer_is_answered_with_opus_and_its_events() {
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 96 0 101 102\r\n\
+a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=rtpmap:102 telephone-event/48000\r\n";
+        let media = SessionDescription::parse(offer.as_bytes())
+            .unwrap()
+            .negotiate(&[Codec::Pcmu, Codec::Pcma, Codec::Opus])
+            .unwrap();
+        assert_eq!(
+            (media.codec, media.payload_type),
+            (Codec::Opus, 96),
+            "the offerer's first choice"
+        );
+        assert_eq!(
+            media.dtmf,
+            Some(TelephoneEvent {
+                payload_type: 102,
+                clock_rate: 48000
+            }),
+            "events at the codec's clock preferred"
+        );
+        let body =
+            String::from_utf8(answer(&media, "127.0.0.1:20000".parse().unwrap(), 1, 1)).unwrap();
+        assert!(body.contains("m=audio 20000 RTP/AVP 96 102\r\n"), "{body}");
+        assert!(body.contains("a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n"));
+        assert!(
+            body.contains("a=rtpmap:102 telephone-event/48000\r\n"),
+            "{body}"
         );
     }
 
