@@ -63,7 +63,8 @@ pub async fn replay_fixture(
         .unwrap_or_else(|| "fixture".into());
     let work_dir = std::env::temp_dir().join(crate::store::new_id("boltcall-replay-"));
     let wall = Instant::now();
-    let replayed = driver::replay_call(config, providers, fixture, &scenario, &work_dir, pacing).await;
+    let replayed =
+        driver::replay_call(config, providers, fixture, &scenario, &work_dir, pacing).await;
     let wall_ms = wall.elapsed().as_millis() as u64;
     let result = match replayed {
         Ok(replayed) => report(config, &name, &scenario, &replayed, wall_ms).await,

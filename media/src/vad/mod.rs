@@ -232,7 +232,9 @@ mod tests {
         for _ in 0..10 {
             vad.process(&quiet());
         }
-        let started = (0..10).filter_map(|_| vad.process(&loud())).collect::<Vec<_>>();
+        let started = (0..10)
+            .filter_map(|_| vad.process(&loud()))
+            .collect::<Vec<_>>();
         assert_eq!(started, [VadEvent::SpeechStart]);
         // "Hi," then a 300 ms comma pause: still the same utterance.
         for _ in 0..15 {

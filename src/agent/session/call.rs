@@ -12,9 +12,7 @@ use super::clock::Clock;
 use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::tools::CallTools;
-use crate::agent::turn::{
-    ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId,
-};
+use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
 use crate::providers::tts::{TtsError, VOICES, Voice, find_voice};

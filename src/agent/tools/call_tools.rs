@@ -321,9 +321,7 @@ mod tests {
             "+14155550123".into(),
             started_at,
         );
-        let booking = |start: &str, end: &str| {
-            json!({"title": "Cleaning", "start_time": start, "end_time": end})
-        };
+        let booking = |start: &str, end: &str| json!({"title": "Cleaning", "start_time": start, "end_time": end});
         tools
             .call(
                 "book_appointment",
