@@ -44,7 +44,7 @@ fn answer_round_trip(body: &[u8]) {
         .negotiate(&[media.codec])
         .expect("our answer has our codec");
     assert_eq!(
-        (back.codec, back.payload_type, back.dtmf_payload_type),
-        (media.codec, media.payload_type, media.dtmf_payload_type)
+        (back.codec, back.payload_type, back.dtmf),
+        (media.codec, media.payload_type, media.dtmf)
     );
 }
