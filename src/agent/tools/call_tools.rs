@@ -234,13 +234,18 @@ mod tests {
     }
 
     fn tools(store: &Store) -> CallTools {
+        tools_at(store, Utc::now())
+    }
+
+    /// The tools of a call that started at `started_at`.
+    fn tools_at(store: &Store, started_at: DateTime<Utc>) -> CallTools {
         CallTools::new(
             store.clone(),
             scope(),
             "agent_1".into(),
             "call_1".into(),
             "+14155550123".into(),
-            Utc::now(),
+            started_at,
         )
     }
 
@@ -312,15 +317,7 @@ mod tests {
     #[tokio::test]
     async fn the_past_is_judged_on_the_calls_clock() {
         let store = store().await;
-        let started_at = "2026-03-25T09:00:00Z".parse().expect("time");
-        let tools = CallTools::new(
-            store.clone(),
-            scope(),
-            "agent_1".into(),
-            "call_1".into(),
-            "+14155550123".into(),
-            started_at,
-        );
+        let tools = tools_at(&store, "2026-03-25T09:00:00Z".parse().expect("time"));
         let booking = |start: &str, end: &str| json!({"title": "Cleaning", "start_time": start, "end_time": end});
         tools
             .call(
