@@ -14,7 +14,7 @@ use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput};
 use boltcall::providers::tts::espeak::EspeakTts;
 use boltcall::providers::tts::piper::PiperTts;
 use boltcall::providers::tts::{TextToSpeech, find_voice};
-use media::Frame;
+use media::InternalFrame;
 
 const UTTERANCES: &[&str] = &[
     "Yes, that works for me.",
@@ -54,7 +54,7 @@ async fn end_of_turn(stt: &WhisperStt, audio: &[i16]) -> anyhow::Result<(Duratio
         stream
             .input
             .send(SttInput::Audio(
-                Frame::from_slice(16_000, chunk).expect("frame"),
+                InternalFrame::from_slice(16_000, chunk).expect("frame"),
             ))
             .await?;
         while let Ok(event) = stream.events.try_recv() {

@@ -12,7 +12,7 @@ use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput};
 use boltcall::providers::tts::piper::PiperTts;
 use boltcall::providers::tts::{TextToSpeech, find_voice};
 use boltcall::providers::{build_stt, build_tts, models};
-use media::Frame;
+use media::InternalFrame;
 use speech_support::{config, rms, through_phone_line, word_overlap};
 use tokio::sync::OnceCell;
 
@@ -47,7 +47,7 @@ async fn synthesize(tts: &dyn TextToSpeech, text: &str, voice: &str) -> Vec<Vec<
 /// events up to and including the `Final`.
 async fn recognise(stt: &dyn SpeechToText, audio: &[i16]) -> Vec<SttEvent> {
     let mut stream = stt.open();
-    let silence = Frame::silence(16_000);
+    let silence = InternalFrame::silence(16_000);
     for _ in 0..10 {
         stream.input.send(SttInput::Audio(silence)).await.unwrap();
     }
@@ -55,7 +55,7 @@ async fn recognise(stt: &dyn SpeechToText, audio: &[i16]) -> Vec<SttEvent> {
     for chunk in audio.chunks(320) {
         let mut pcm = [0i16; 320];
         pcm[..chunk.len()].copy_from_slice(chunk);
-        let frame = Frame::from_slice(16_000, &pcm).unwrap();
+        let frame = InternalFrame::from_slice(16_000, &pcm).unwrap();
         stream.input.send(SttInput::Audio(frame)).await.unwrap();
     }
     stream.input.send(SttInput::SpeechEnd).await.unwrap();
@@ -142,9 +142,9 @@ async fn partials_arrive_while_the_caller_is_still_speaking() {
     let audio = synthesize(tts.as_ref(), &text, "voice_joe").await.concat();
     let mut stream = stt().await.open();
     stream.input.send(SttInput::SpeechStart).await.unwrap();
-    let frames: Vec<Frame> = audio
+    let frames: Vec<InternalFrame> = audio
         .chunks_exact(320)
-        .map(|c| Frame::from_slice(16_000, c).unwrap())
+        .map(|c| InternalFrame::from_slice(16_000, c).unwrap())
         .collect();
     let (first, rest) = frames.split_at(frames.len() / 2);
     for f in first {

@@ -3,9 +3,13 @@
 //! Packets go in as they arrive (`insert`, with arrival time passed in); one comes out per
 //! 20 ms playout tick (`pop`). The buffer reorders, drops late and duplicate packets, and
 //! says when to conceal. Its target delay follows the measured interarrival jitter
-//! (RFC 3550 A.8) between 20 and 200 ms: an underrun holds playout back (the delay grows),
-//! and a buffer running deeper than the target skips a frame to catch up.
-//! Slots are preallocated; nothing allocates per packet.
+//! (RFC 3550 A.8) between 20 and 200 ms, and stays at least `initial_delay_ms` until the
+//! estimate has seen `JITTER_WARMUP` packets. A missing packet holds playout back (the delay
+//! grows) while the buffer is shallower than the target, since it is more likely late than
+//! lost; a buffer running deeper than the target skips a frame to catch up.
+//! A slot's payload buffer grows to the largest packet it has held and is then reused, so
+//! after the first few packets nothing allocates, and a G.711 call keeps 32 × 160 bytes, not
+//! 32 × `MAX_PAYLOAD`.
 
 use crate::rtp::SeqUnwrapper;
 
@@ -14,6 +18,8 @@ const SLOTS: usize = 32;
 /// Largest payload kept (an Opus 20 ms frame is at most 1275 bytes; G.711 is 160).
 pub const MAX_PAYLOAD: usize = 1_500;
 const FRAME_MS: u32 = 20;
+/// Packets the jitter estimate needs (its gain is 1/16) before it replaces the initial delay.
+const JITTER_WARMUP: u32 = 16;
 
 /// Tuning for `JitterBuffer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +92,6 @@ pub struct JitterStats {
 struct Slot {
     seq: u64,
     timestamp: u32,
-    len: usize,
     filled: bool,
 }
 
@@ -94,7 +99,7 @@ struct Slot {
 pub struct JitterBuffer {
     config: JitterConfig,
     slots: [Slot; SLOTS],
-    payloads: Box<[[u8; MAX_PAYLOAD]]>,
+    payloads: [Vec<u8>; SLOTS],
     unwrapper: SeqUnwrapper,
     ssrc: Option<u32>,
     // Next extended sequence number to play; None until playout starts.
@@ -106,6 +111,10 @@ pub struct JitterBuffer {
     // For the A.8 jitter estimate: previous packet's arrival (ms) and timestamp.
     last_transit: Option<(u64, u32)>,
     jitter_ts: f64,
+    // Interarrival differences folded into `jitter_ts` so far, up to `JITTER_WARMUP`.
+    jitter_samples: u32,
+    // How long playout has waited for the missing packet `next` with newer ones buffered.
+    held_ms: u32,
     stats: JitterStats,
 }
 
@@ -116,10 +125,9 @@ impl JitterBuffer {
             slots: [Slot {
                 seq: 0,
                 timestamp: 0,
-                len: 0,
                 filled: false,
             }; SLOTS],
-            payloads: vec![[0u8; MAX_PAYLOAD]; SLOTS].into_boxed_slice(),
+            payloads: std::array::from_fn(|_| Vec::new()),
             unwrapper: SeqUnwrapper::default(),
             ssrc: None,
             next: None,
@@ -128,6 +136,8 @@ impl JitterBuffer {
             first_arrival_ms: None,
             last_transit: None,
             jitter_ts: 0.0,
+            jitter_samples: 0,
+            held_ms: 0,
             stats: JitterStats {
                 target_delay_ms: config.initial_delay_ms,
                 ..JitterStats::default()
@@ -183,10 +193,10 @@ impl JitterBuffer {
         self.slots[index] = Slot {
             seq,
             timestamp,
-            len: payload.len(),
             filled: true,
         };
-        self.payloads[index][..payload.len()].copy_from_slice(payload);
+        self.payloads[index].clear();
+        self.payloads[index].extend_from_slice(payload);
         self.stats.received += 1;
         self.mark_received(seq);
         self.first_arrival_ms.get_or_insert(now_ms);
@@ -226,11 +236,12 @@ impl JitterBuffer {
         }
         let index = (next % SLOTS as u64) as usize;
         if self.slots[index].filled && self.slots[index].seq == next {
+            self.held_ms = 0;
             self.next = Some(next + 1);
             self.slots[index].filled = false;
             let slot = self.slots[index];
             return Playout::Packet {
-                payload: &self.payloads[index][..slot.len],
+                payload: &self.payloads[index],
                 timestamp: slot.timestamp,
             };
         }
@@ -240,11 +251,21 @@ impl JitterBuffer {
             self.next = Some(next);
             return Playout::Conceal { next_payload: None };
         }
+        let depth_ms = (highest.saturating_sub(next) as u32 + 1) * FRAME_MS;
+        if depth_ms < self.stats.target_delay_ms && self.held_ms < self.stats.target_delay_ms {
+            // Newer packets are here but the buffer is shallower than the target: this one is
+            // more likely late than lost. Wait a tick for it (the delay grows), up to the
+            // target in all, so a real loss before a pause in the stream still plays out.
+            self.held_ms += FRAME_MS;
+            self.next = Some(next);
+            return Playout::Conceal { next_payload: None };
+        }
+        self.held_ms = 0;
         self.stats.lost += 1;
         self.next = Some(next + 1);
         let after = ((next + 1) % SLOTS as u64) as usize;
         let next_payload = (self.slots[after].filled && self.slots[after].seq == next + 1)
-            .then(|| &self.payloads[after][..self.slots[after].len]);
+            .then(|| &self.payloads[after][..]);
         Playout::Conceal { next_payload }
     }
 
@@ -296,6 +317,7 @@ impl JitterBuffer {
         self.received_mask = 0;
         self.first_arrival_ms = None;
         self.last_transit = None;
+        self.held_ms = 0;
         for slot in &mut self.slots {
             slot.filled = false;
         }
@@ -308,11 +330,15 @@ impl JitterBuffer {
             let ts_delta = crate::rtp::ts_delta(prev_ts, timestamp) as f64;
             let d = (arrival_delta - ts_delta).abs();
             self.jitter_ts += (d - self.jitter_ts) / 16.0;
+            self.jitter_samples = (self.jitter_samples + 1).min(JITTER_WARMUP);
         }
         self.last_transit = Some((now_ms, timestamp));
         let jitter_ms = self.jitter_ts * 1000.0 / rate;
         // Cover about three deviations of jitter plus one frame, within the configured range.
-        let target = (3.0 * jitter_ms) as u32 + FRAME_MS;
+        let mut target = (3.0 * jitter_ms) as u32 + FRAME_MS;
+        if self.jitter_samples < JITTER_WARMUP {
+            target = target.max(self.config.initial_delay_ms);
+        }
         self.stats.target_delay_ms =
             target.clamp(self.config.min_delay_ms, self.config.max_delay_ms);
     }
@@ -489,6 +515,58 @@ mod tests {
         let j = jittery.stats();
         assert!(j.jitter_ms > 10.0, "jitter {}", j.jitter_ms);
         assert!(j.target_delay_ms > 40 && j.target_delay_ms <= 200);
+    }
+
+    #[test]
+    fn playout_waits_the_initial_delay_before_the_jitter_is_known() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let arrivals: Vec<(u64, u16)> = (0..10u16).map(|s| (u64::from(s) * 20, s)).collect();
+        let mut started_at = None;
+        let mut i = 0;
+        for now in (0..=200u64).step_by(20) {
+            while i < arrivals.len() && arrivals[i].0 <= now {
+                let (at, seq) = arrivals[i];
+                jb.insert(at, SSRC, seq, u32::from(seq) * 160, &payload(seq));
+                i += 1;
+            }
+            if started_at.is_none() && !matches!(jb.pop(now), Playout::Buffering) {
+                started_at = Some(now);
+            }
+        }
+        assert_eq!(started_at, Some(60));
+    }
+
+    #[test]
+    fn a_packet_late_by_less_than_the_target_still_plays() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Packet 5 is held up 50 ms in the network, behind 6 and 7: within the 60 ms initial
+        // delay, which holds until the jitter estimate has warmed up.
+        let mut arrivals: Vec<(u64, u16)> = (0..12u16)
+            .filter(|&s| s != 5)
+            .map(|s| (u64::from(s) * 20, s))
+            .collect();
+        arrivals.push((150, 5));
+        arrivals.sort();
+        let played = simulate(&mut jb, &arrivals, 0..=400);
+        let packets: Vec<u16> = played.iter().flatten().copied().collect();
+        assert_eq!(packets, (0..12).collect::<Vec<u16>>(), "{played:?}");
+        let stats = jb.stats();
+        assert_eq!((stats.lost, stats.late), (0, 0), "{stats:?}");
+    }
+
+    #[test]
+    fn a_real_loss_before_a_pause_does_not_strand_the_packets_after_it() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Packet 5 is lost and 6 arrives, then the sender pauses (DTX, hold): the buffer is
+        // shallower than its target, so playout waits for 5 a while, then gives it up.
+        let arrivals: Vec<(u64, u16)> = (0..7u16)
+            .filter(|&s| s != 5)
+            .map(|s| (u64::from(s) * 20, s))
+            .collect();
+        let played = simulate(&mut jb, &arrivals, 0..=600);
+        let packets: Vec<u16> = played.iter().flatten().copied().collect();
+        assert_eq!(packets, [0, 1, 2, 3, 4, 6], "{played:?}");
+        assert_eq!(jb.stats().lost, 1);
     }
 
     #[test]

@@ -24,4 +24,4 @@ pub mod rtp;
 /// Voice activity detection with speech start/end events.
 pub mod vad;
 
-pub use frame::{FRAME_MS, Frame, INTERNAL_RATE};
+pub use frame::{FRAME_MS, Frame, INTERNAL_RATE, InternalFrame};

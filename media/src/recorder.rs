@@ -17,7 +17,8 @@ use crate::frame::{Frame, INTERNAL_RATE};
 /// How long audio waits for the other side before it is written (covers jitter buffering).
 pub const HOLD_MS: u64 = 500;
 /// Audio the recorder can hold before writing; frames further ahead push older audio out.
-const WINDOW_MS: u64 = 2_000;
+/// Twice the hold: room for a side running ahead, at 64 KB a call.
+const WINDOW_MS: u64 = 2 * HOLD_MS;
 /// Header patch interval, in written samples per channel (one second).
 const CHECKPOINT_SAMPLES: u64 = INTERNAL_RATE as u64;
 

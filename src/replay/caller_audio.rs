@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use media::Frame;
+use media::{Frame, InternalFrame};
 use media::resample::FrameResampler;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum CallerAudioError {
 }
 
 /// Reads `path` and converts it to 16 kHz frames (a last partial frame is padded with silence).
-pub fn load_frames(path: &Path) -> Result<Vec<Frame>, CallerAudioError> {
+pub fn load_frames(path: &Path) -> Result<Vec<InternalFrame>, CallerAudioError> {
     let name = path.display().to_string();
     let reader = hound::WavReader::open(path).map_err(|source| CallerAudioError::Wav {
         path: name.clone(),
@@ -70,7 +70,8 @@ pub fn load_frames(path: &Path) -> Result<Vec<Frame>, CallerAudioError> {
                 path: name.clone(),
                 source,
             })?;
-        frames.push(wide);
+        // Resampled to the internal rate, so it always fits.
+        frames.extend(wide.convert());
     }
     Ok(frames)
 }

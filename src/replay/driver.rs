@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use media::Frame;
+use media::InternalFrame;
 
 use super::caller_audio::load_frames;
 use super::scenario::Scenario;
@@ -84,7 +84,7 @@ pub async fn replay_call(
     let linger = (scenario.caller.linger_ms / 20) as usize;
     let caller_seconds = frames.len() as f64 * 0.02;
     let mut script = frames.into_iter().chain(std::iter::repeat_n(
-        Frame::silence(media::INTERNAL_RATE),
+        InternalFrame::silence(media::INTERNAL_RATE),
         linger,
     ));
     let mut clears = 0;

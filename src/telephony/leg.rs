@@ -4,7 +4,7 @@
 //! 16 kHz 20 ms frames, whatever the wire carries. Pacing is the session's job: it sends
 //! exactly one `LegCommand::Audio` per 20 ms.
 
-use media::Frame;
+use media::InternalFrame;
 use tokio::sync::mpsc;
 
 /// Which way the call was placed.
@@ -45,7 +45,7 @@ pub struct LegInfo {
 #[derive(Debug)]
 pub enum LegEvent {
     /// 20 ms of caller audio at 16 kHz, in media order (gaps already concealed).
-    Audio(Frame),
+    Audio(InternalFrame),
     /// A DTMF digit (`0-9`, `*`, `#`, `A-D`).
     Dtmf(char),
     /// The carrier confirmed it played everything up to the mark of this name.
@@ -60,7 +60,7 @@ pub enum LegEvent {
 #[derive(Debug)]
 pub enum LegCommand {
     /// 20 ms of agent audio at 16 kHz; sent at real-time pace by the session.
-    Audio(Frame),
+    Audio(InternalFrame),
     /// Ask the carrier to report back when audio sent so far has played.
     Mark(String),
     /// Drop whatever agent audio the carrier still buffers (barge-in).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use media::resample::{ChunkResampler, ResampleError};
-use media::{Frame, INTERNAL_RATE};
+use media::{INTERNAL_RATE, InternalFrame};
 
 use super::dialer::OutboundCall;
 use super::leg::{
@@ -89,7 +89,7 @@ pub fn simulated_leg(call: &OutboundCall) -> (CallLeg, LegEnd) {
     })
 }
 
-fn is_speech(frame: &Frame) -> bool {
+fn is_speech(frame: &InternalFrame) -> bool {
     let energy: f64 = frame.samples().iter().map(|s| (*s as f64).powi(2)).sum();
     (energy / frame.samples().len().max(1) as f64).sqrt() > 300.0
 }
@@ -109,7 +109,7 @@ pub async fn run_callee(
         Some(path) => Some(hound::WavWriter::create(path, spec)?),
         None => None,
     };
-    let frame_len = Frame::samples_per_frame(INTERNAL_RATE);
+    let frame_len = InternalFrame::samples_per_frame(INTERNAL_RATE);
     let script_frames = callee.script.len().div_ceil(frame_len);
     let listen_frames = (callee.listen_for.as_millis() / 20) as usize;
     let mut report = CalleeReport {
@@ -127,7 +127,7 @@ pub async fn run_callee(
                     break;
                 }
                 let start = tick * frame_len;
-                let mut frame = Frame::silence(INTERNAL_RATE);
+                let mut frame = InternalFrame::silence(INTERNAL_RATE);
                 if start < callee.script.len() {
                     let end = (start + frame_len).min(callee.script.len());
                     frame.samples_mut()[..end - start].copy_from_slice(&callee.script[start..end]);
@@ -200,9 +200,9 @@ mod tests {
                 Some(LegEvent::Audio(frame)) => {
                     heard_speech += usize::from(is_speech(&frame));
                     let out = if sent < 3 {
-                        Frame::from_slice(INTERNAL_RATE, &tone(320)).unwrap()
+                        InternalFrame::from_slice(INTERNAL_RATE, &tone(320)).unwrap()
                     } else {
-                        Frame::silence(INTERNAL_RATE)
+                        InternalFrame::silence(INTERNAL_RATE)
                     };
                     sent += 1;
                     let _ = leg.commands.send(LegCommand::Audio(out)).await;

@@ -20,7 +20,7 @@ use boltcall::telephony::{LegInfo, OutboundCall};
 use futures::future::BoxFuture;
 use media::recorder::{Channel, StereoRecorder};
 use media::vad::{VadConfig, VoiceDetector};
-use media::{FRAME_MS, Frame, INTERNAL_RATE};
+use media::{FRAME_MS, Frame, INTERNAL_RATE, InternalFrame};
 use tokio::sync::mpsc;
 
 /// What the test handler saw of one call.
@@ -99,14 +99,15 @@ impl SessionMedia {
         }
     }
 
-    fn caller(&mut self, frame: &Frame) {
-        self.vad.process(frame);
-        let _ = self.recorder.write(Channel::Caller, self.caller_ms, frame);
+    fn caller(&mut self, frame: &InternalFrame) {
+        let frame = Frame::from(*frame);
+        self.vad.process(&frame);
+        let _ = self.recorder.write(Channel::Caller, self.caller_ms, &frame);
         self.caller_ms += u64::from(FRAME_MS);
     }
 
-    fn agent(&mut self, frame: &Frame) {
-        let _ = self.recorder.write(Channel::Agent, self.agent_ms, frame);
+    fn agent(&mut self, frame: &InternalFrame) {
+        let _ = self.recorder.write(Channel::Agent, self.agent_ms, &Frame::from(*frame));
         self.agent_ms += u64::from(FRAME_MS);
     }
 
@@ -124,8 +125,8 @@ pub struct TestCall {
     recordings: Option<PathBuf>,
 }
 
-fn tone_frame(index: usize) -> Frame {
-    let mut frame = Frame::silence(INTERNAL_RATE);
+fn tone_frame(index: usize) -> InternalFrame {
+    let mut frame = InternalFrame::silence(INTERNAL_RATE);
     let n = frame.samples().len();
     for (i, s) in frame.samples_mut().iter_mut().enumerate() {
         let t = (index * n + i) as f32 / INTERNAL_RATE as f32;
@@ -134,7 +135,7 @@ fn tone_frame(index: usize) -> Frame {
     frame
 }
 
-fn rms(frame: &Frame) -> f64 {
+fn rms(frame: &InternalFrame) -> f64 {
     let sum: f64 = frame.samples().iter().map(|s| (*s as f64).powi(2)).sum();
     (sum / frame.samples().len() as f64).sqrt()
 }
@@ -162,7 +163,7 @@ pub async fn run_test_call(mut leg: CallLeg, call: TestCall) {
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let frame = if tick < 50 { tone_frame(tick) } else { Frame::silence(INTERNAL_RATE) };
+                let frame = if tick < 50 { tone_frame(tick) } else { InternalFrame::silence(INTERNAL_RATE) };
                 tick += 1;
                 if let Some(media) = &mut media {
                     media.agent(&frame);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use media::Frame;
+use media::{Frame, InternalFrame};
 use media::pacer::Pacer;
 use media::vad::{VadConfig, VadEvent, VoiceDetector};
 use tokio::sync::mpsc;
@@ -181,8 +181,10 @@ impl Call {
         let (frame, marks) = self.pacer.next_frame();
         self.recorder.agent(&frame);
         // Never wait on the transport from the tick: a late frame is worse than a lost one.
-        if let Err(mpsc::error::TrySendError::Full(_)) =
-            leg.commands.try_send(LegCommand::Audio(frame))
+        // (The pacer plays internal-rate frames, which always fit.)
+        if let Some(frame) = frame.convert()
+            && let Err(mpsc::error::TrySendError::Full(_)) =
+                leg.commands.try_send(LegCommand::Audio(frame))
         {
             tracing::warn!(call_id = %self.call_id, "transport behind; agent frame dropped");
         }
@@ -208,7 +210,7 @@ impl Call {
     async fn on_leg_event(&mut self, event: Option<LegEvent>) {
         let now = self.clock.now();
         match event {
-            Some(LegEvent::Audio(frame)) => self.on_caller_audio(now, &frame).await,
+            Some(LegEvent::Audio(frame)) => self.on_caller_audio(now, frame).await,
             Some(LegEvent::Dtmf(digit)) => self.turn.handle(now, TurnInput::Dtmf(digit)),
             // Playout is tracked by the pacer's own marks; carrier marks are informational.
             Some(LegEvent::Mark(name)) => tracing::trace!(%name, "carrier mark"),
@@ -223,10 +225,11 @@ impl Call {
         }
     }
 
-    async fn on_caller_audio(&mut self, now: u64, frame: &Frame) {
-        self.recorder.caller(frame);
-        self.send_stt(SttInput::Audio(*frame)).await;
-        let vad = self.vad.process(frame);
+    async fn on_caller_audio(&mut self, now: u64, frame: InternalFrame) {
+        self.send_stt(SttInput::Audio(frame)).await;
+        let frame = Frame::from(frame);
+        self.recorder.caller(&frame);
+        let vad = self.vad.process(&frame);
         if let Some(event) = vad {
             tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "caller voice");
         }

@@ -2,7 +2,7 @@
 
 pub mod whisper;
 
-use media::Frame;
+use media::InternalFrame;
 use tokio::sync::mpsc;
 
 /// Session → recogniser.
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 pub enum SttInput {
     /// 20 ms of caller audio at 16 kHz. Sent for every frame, speech or not; segment-based
     /// engines keep only what lies between `SpeechStart` and `SpeechEnd`.
-    Audio(Frame),
+    Audio(InternalFrame),
     /// The VAD heard speech begin (the frames just before are already sent).
     SpeechStart,
     /// The VAD heard speech end: finish this segment and send its `Final` promptly.

@@ -169,6 +169,7 @@ async fn bridge_loop(
                 let now = (Instant::now() - started).as_millis() as u64;
                 // A decoder failure loses this tick's audio, not the call.
                 if let Ok(Some(frame)) = inbound.tick(now, &mut codec)
+                    && let Some(frame) = frame.convert()
                     // Never block on a slow session: drop and count instead.
                     && leg.events.try_send(LegEvent::Audio(frame)).is_err()
                 {
@@ -180,7 +181,7 @@ async fn bridge_loop(
                     if !sending(media.direction) {
                         continue;
                     }
-                    let Ok(size) = codec.encode(&frame, &mut payload) else { continue };
+                    let Ok(size) = codec.encode(&frame.into(), &mut payload) else { continue };
                     let step = codec.timestamp_step();
                     let Ok(len) =
                         packetizer.packetize(&payload[..size], step, first_packet, &mut send_buf)

@@ -10,10 +10,6 @@ use super::voice::{VoiceCodec, VoiceError};
 
 /// Packets popped at most per tick (10 ms packets need two for one 20 ms frame).
 const MAX_POPS_PER_TICK: usize = 4;
-/// The least delay kept: the buffer's delay grows on underruns only, so a packet arriving
-/// later than this behind its successor is lost; two packets of slack absorb the jitter and
-/// reordering usual on trunks.
-const MIN_DELAY_MS: u32 = 40;
 
 pub struct InboundAudio {
     jitter: JitterBuffer,
@@ -26,7 +22,6 @@ impl InboundAudio {
         InboundAudio {
             jitter: JitterBuffer::new(JitterConfig {
                 clock_rate,
-                min_delay_ms: MIN_DELAY_MS,
                 ..JitterConfig::default()
             }),
             playing: false,
@@ -144,7 +139,7 @@ mod tests {
         assert!(stats.concealed <= 6, "{stats:?}");
         assert!(frames[1..50].iter().all(|&r| r > 1000.0), "{frames:?}");
         assert!(
-            stats.target_delay_ms > MIN_DELAY_MS,
+            stats.target_delay_ms > JitterConfig::default().min_delay_ms,
             "jitter raised the target"
         );
     }
@@ -160,8 +155,10 @@ mod tests {
             .collect();
         let played = run(&mut playout, &mut codec, &arrivals, 1_000);
         let frames: Vec<f64> = played.iter().flatten().copied().collect();
-        // One frame per tick once playout started: the loss and the silence are filled in.
-        assert_eq!(frames.len(), played.len() - 2, "{played:?}");
+        // One frame per tick once the initial delay is over: the loss and the silence are
+        // filled in.
+        let buffering = JitterConfig::default().initial_delay_ms as usize / 20;
+        assert_eq!(frames.len(), played.len() - buffering, "{played:?}");
         assert_eq!(playout.stats().lost, 1);
         assert!(
             frames[10] > 1000.0,

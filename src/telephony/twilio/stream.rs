@@ -155,6 +155,8 @@ async fn shuttle(
                 match protocol::parse(&text) {
                     Ok(Inbound::Media { payload }) => {
                         let sent = codec.decode(&payload, |frame| {
+                            // The codec hands over 16 kHz frames, which always fit.
+                            let Some(frame) = frame.convert() else { return };
                             match leg.events.try_send(LegEvent::Audio(frame)) {
                                 Ok(()) | Err(TrySendError::Closed(_)) => {}
                                 // The session is seconds behind: dropping audio beats
@@ -181,7 +183,7 @@ async fn shuttle(
             }
             command = leg.commands.recv() => {
                 let out = match command {
-                    Some(LegCommand::Audio(frame)) => match codec.encode(&frame, &mut wire) {
+                    Some(LegCommand::Audio(frame)) => match codec.encode(&frame.into(), &mut wire) {
                         Ok(()) => protocol::media(sid, &wire),
                         Err(e) => {
                             tracing::warn!(%sid, "cannot encode agent audio: {e}");

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use media::Frame;
+use media::InternalFrame;
 
 use crate::providers::stt::SttInput;
 
@@ -72,7 +72,7 @@ impl Segmenter {
         }
     }
 
-    fn audio(&mut self, frame: &Frame) -> Option<Job> {
+    fn audio(&mut self, frame: &InternalFrame) -> Option<Job> {
         if frame.rate() as usize != RATE {
             // Not ours to resample: the session sends 16 kHz.
             return None;
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     fn frame(value: i16) -> SttInput {
-        SttInput::Audio(Frame::from_slice(16_000, &[value; FRAME]).unwrap())
+        SttInput::Audio(InternalFrame::from_slice(16_000, &[value; FRAME]).unwrap())
     }
 
     /// Alternating ±`level`: a loud "voiced" frame.
@@ -146,7 +146,7 @@ mod tests {
         let pcm: Vec<i16> = (0..FRAME)
             .map(|i| if i % 2 == 0 { level } else { -level })
             .collect();
-        SttInput::Audio(Frame::from_slice(16_000, &pcm).unwrap())
+        SttInput::Audio(InternalFrame::from_slice(16_000, &pcm).unwrap())
     }
 
     #[test]
@@ -246,7 +246,7 @@ mod tests {
     fn other_rates_are_ignored() {
         let mut s = Segmenter::default();
         s.push(SttInput::SpeechStart);
-        s.push(SttInput::Audio(Frame::silence(8_000)));
+        s.push(SttInput::Audio(InternalFrame::silence(8_000)));
         assert_eq!(s.push(SttInput::SpeechEnd), Some(Job::Final(Vec::new())));
     }
 }
