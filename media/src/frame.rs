@@ -103,7 +103,11 @@ mod tests {
 
     #[test]
     fn a_48k_frame_does_not_fit_an_internal_one() {
-        assert!(Frame::silence(48_000).convert::<INTERNAL_FRAME_SAMPLES>().is_none());
+        assert!(
+            Frame::silence(48_000)
+                .convert::<INTERNAL_FRAME_SAMPLES>()
+                .is_none()
+        );
         assert!(InternalFrame::from_slice(48_000, &[0; 960]).is_none());
     }
 }

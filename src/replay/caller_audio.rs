@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use media::{Frame, InternalFrame};
 use media::resample::FrameResampler;
+use media::{Frame, InternalFrame};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallerAudioError {

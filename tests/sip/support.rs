@@ -107,7 +107,9 @@ impl SessionMedia {
     }
 
     fn agent(&mut self, frame: &InternalFrame) {
-        let _ = self.recorder.write(Channel::Agent, self.agent_ms, &Frame::from(*frame));
+        let _ = self
+            .recorder
+            .write(Channel::Agent, self.agent_ms, &Frame::from(*frame));
         self.agent_ms += u64::from(FRAME_MS);
     }
 

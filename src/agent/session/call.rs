@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use media::{Frame, InternalFrame};
 use media::pacer::Pacer;
 use media::vad::{VadConfig, VadEvent, VoiceDetector};
+use media::{Frame, InternalFrame};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
