@@ -521,19 +521,10 @@ mod tests {
     fn playout_waits_the_initial_delay_before_the_jitter_is_known() {
         let mut jb = JitterBuffer::new(JitterConfig::default());
         let arrivals: Vec<(u64, u16)> = (0..10u16).map(|s| (u64::from(s) * 20, s)).collect();
-        let mut started_at = None;
-        let mut i = 0;
-        for now in (0..=200u64).step_by(20) {
-            while i < arrivals.len() && arrivals[i].0 <= now {
-                let (at, seq) = arrivals[i];
-                jb.insert(at, SSRC, seq, u32::from(seq) * 160, &payload(seq));
-                i += 1;
-            }
-            if started_at.is_none() && !matches!(jb.pop(now), Playout::Buffering) {
-                started_at = Some(now);
-            }
-        }
-        assert_eq!(started_at, Some(60));
+        // Ticks at 0, 20, …, 200 ms: those at 0, 20 and 40 ms are still buffering.
+        let played = simulate(&mut jb, &arrivals, 0..=200);
+        assert_eq!(played.len(), 11 - 3, "{played:?}");
+        assert_eq!(played[0], Some(0));
     }
 
     #[test]
