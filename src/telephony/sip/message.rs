@@ -335,8 +335,15 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Vec<(String, String)>), ParseEr
             if line.chars().any(|c| c.is_control() && c != '\t') {
                 return Err(ParseError::Header);
             }
-            last.1.push(' ');
-            last.1.push_str(line.trim());
+            // Folding is whitespace: an empty first line or an empty continuation adds none,
+            // so the value reads (and re-serialises) the same as when written unfolded.
+            let more = line.trim();
+            if !more.is_empty() {
+                if !last.1.is_empty() {
+                    last.1.push(' ');
+                }
+                last.1.push_str(more);
+            }
             continue;
         }
         let (name, value) = line.split_once(':').ok_or(ParseError::Header)?;
@@ -462,6 +469,19 @@ Subject: folded\r\n  continued\r\n\
 l: 4\r\n\
 \r\n\
 v=0\r\nextra";
+
+    #[test]
+    fn folding_onto_an_empty_value_or_with_an_empty_line_adds_no_whitespace() {
+        let text = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                    From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\
+                    Subject:\r\n  late\r\nX-Note: one\r\n \r\n\r\n";
+        let msg = SipMessage::parse(text.as_bytes()).unwrap();
+        assert_eq!(msg.header("Subject"), Some("late"));
+        assert_eq!(msg.header("X-Note"), Some("one"));
+        // Found by `fuzz/sip_sdp_parse`: the folded value re-parsed differently.
+        let again = SipMessage::parse(&msg.to_bytes()).unwrap();
+        assert_eq!(again.header("Subject"), Some("late"));
+    }
 
     #[test]
     fn parses_compact_forms_folding_and_via_lists() {
