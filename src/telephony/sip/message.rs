@@ -328,6 +328,7 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Vec<(String, String)>), ParseEr
     let first = lines.next().ok_or(ParseError::StartLine)?;
     let start = parse_start_line(first)?;
     let mut headers: Vec<(String, String)> = Vec::new();
+    let mut has_length = false;
     for line in lines {
         if line.starts_with([' ', '\t']) {
             // Folded continuation of the previous header (RFC 3261 §7.3.1).
@@ -352,10 +353,19 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Vec<(String, String)>), ParseEr
         if !is_token(name) || value.chars().any(|c| c.is_control() && c != '\t') {
             return Err(ParseError::Header);
         }
-        if headers.len() >= MAX_HEADERS {
+        let name = canonical_name(name);
+        if name == "Content-Length" {
+            // Two lengths could frame one stream two ways.
+            if has_length {
+                return Err(ParseError::ContentLength);
+            }
+            has_length = true;
+        } else if headers.len() - usize::from(has_length) >= MAX_HEADERS {
+            // Content-Length is not counted: serialising always writes one, so a message at
+            // the limit must still parse once re-serialised.
             return Err(ParseError::TooManyHeaders);
         }
-        headers.push((canonical_name(name), value.trim().to_string()));
+        headers.push((name, value.trim().to_string()));
     }
     Ok((start, headers))
 }
@@ -481,6 +491,31 @@ v=0\r\nextra";
         // Found by `fuzz/sip_sdp_parse`: the folded value re-parsed differently.
         let again = SipMessage::parse(&msg.to_bytes()).unwrap();
         assert_eq!(again.header("Subject"), Some("late"));
+    }
+
+    #[test]
+    fn a_message_at_the_header_limit_re_parses_and_a_second_length_is_refused() {
+        let mut text = String::from(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n",
+        );
+        for i in 5..MAX_HEADERS {
+            text.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        // At the limit without a Content-Length (UDP allows that); serialising adds one.
+        let msg = SipMessage::parse(format!("{text}\r\n").as_bytes()).unwrap();
+        assert_eq!(msg.headers.len(), MAX_HEADERS);
+        assert!(SipMessage::parse(&msg.to_bytes()).is_ok());
+        let over = format!("{text}X-Over: 1\r\n\r\n");
+        assert!(matches!(
+            SipMessage::parse(over.as_bytes()),
+            Err(ParseError::TooManyHeaders)
+        ));
+        let twice = format!("{text}l: 0\r\nContent-Length: 5\r\n\r\n");
+        assert!(matches!(
+            SipMessage::parse(twice.as_bytes()),
+            Err(ParseError::ContentLength)
+        ));
     }
 
     #[test]
