@@ -85,6 +85,10 @@ pub struct Config {
     pub idle_hangup_secs: u64,
     /// Calls are ended politely after this long.
     pub max_call_secs: u64,
+    /// Synthesised sentences kept in memory, in MiB (0 turns the memory tier off).
+    pub speech_cache_mb: usize,
+    /// Synthesised sentences kept under `data_dir/speech-cache`, in MiB (0: none on disk).
+    pub speech_cache_disk_mb: usize,
 }
 
 impl Default for Config {
@@ -122,6 +126,8 @@ impl Default for Config {
             idle_reprompt_secs: turn.idle_reprompt_ms / 1000,
             idle_hangup_secs: turn.idle_hangup_ms / 1000,
             max_call_secs: turn.max_call_ms / 1000,
+            speech_cache_mb: 64,
+            speech_cache_disk_mb: 512,
         }
     }
 }
@@ -244,6 +250,12 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_MAX_CALL_SECS") {
             self.max_call_secs = parse_number("BOLTCALL_MAX_CALL_SECS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SPEECH_CACHE_MB") {
+            self.speech_cache_mb = parse_number("BOLTCALL_SPEECH_CACHE_MB", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SPEECH_CACHE_DISK_MB") {
+            self.speech_cache_disk_mb = parse_number("BOLTCALL_SPEECH_CACHE_DISK_MB", &v)?;
         }
         Ok(())
     }

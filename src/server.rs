@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agent::phrases;
 use crate::agent::session::{CallServices, run_call};
 use crate::api::ApiState;
 use crate::config::Config;
@@ -40,7 +41,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         sip: sip.dialer(),
         services: services.clone(),
     });
-    let api = ApiState::new(store.clone(), config.clone(), dialer);
+    prepare_fixed_lines(&services);
+    let warm_services = services.clone();
+    let api = ApiState::new(store.clone(), config.clone(), dialer).on_agent_saved(Arc::new(
+        move |agent| {
+            let services = warm_services.clone();
+            tokio::spawn(async move {
+                phrases::warm(services.tts.as_ref(), &services.config, &agent).await;
+            });
+        },
+    ));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
     let listener = TcpListener::bind(config.http_addr)
@@ -57,6 +67,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     api.flush_usage().await;
     store.close().await;
     Ok(())
+}
+
+/// Synthesises, in the background, the fixed lines of the agents most likely to be called, so
+/// the first calls after a start do not wait for their greeting.
+fn prepare_fixed_lines(services: &Arc<CallServices>) {
+    const AGENTS: i64 = 200;
+    let services = services.clone();
+    tokio::spawn(async move {
+        match services.store.recent_active_agents(AGENTS).await {
+            Ok(agents) => {
+                for agent in agents {
+                    phrases::warm(services.tts.as_ref(), &services.config, &agent).await;
+                }
+            }
+            Err(e) => tracing::warn!("cannot list agents to prepare their greetings: {e}"),
+        }
+    });
 }
 
 /// Starts the SIP listener; its inbound calls and answered outbound calls run `run_call`.

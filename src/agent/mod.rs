@@ -3,6 +3,7 @@
 
 pub mod dates;
 pub mod knowledge;
+pub mod phrases;
 pub mod session;
 pub mod spoken;
 pub mod tools;

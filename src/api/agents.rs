@@ -132,6 +132,7 @@ pub async fn create(
             },
         )
         .await?;
+    state.agent_saved(&agent);
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -187,7 +188,10 @@ pub async fn update(
         status: body.status,
     };
     match state.store.update_agent(&scope, &id, patch).await? {
-        Some(agent) => Ok(Json(agent)),
+        Some(agent) => {
+            state.agent_saved(&agent);
+            Ok(Json(agent))
+        }
         None => Err(ApiError::not_found(format!("No agent {id}."))),
     }
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{AgentRecord, Store};
 use crate::telephony::Dialer;
 
 pub use error::{ApiError, ErrorEnvelope};
@@ -48,7 +48,11 @@ pub struct ApiState {
     limits: Arc<RateLimits>,
     limiter: Arc<rate_limit::Limiter>,
     usage: Arc<usage::UsageCounter>,
+    agent_saved: Option<AgentHook>,
 }
+
+/// Told of every agent created or updated (the server prepares its fixed lines).
+pub type AgentHook = Arc<dyn Fn(AgentRecord) + Send + Sync>;
 
 impl ApiState {
     pub fn new(store: Store, config: Arc<Config>, dialer: Arc<dyn Dialer>) -> Self {
@@ -69,6 +73,19 @@ impl ApiState {
             limiter: Arc::new(rate_limit::Limiter::new(&limits)),
             limits: Arc::new(limits),
             usage: Arc::default(),
+            agent_saved: None,
+        }
+    }
+
+    /// Calls `hook` with each agent the API creates or updates.
+    pub fn on_agent_saved(mut self, hook: AgentHook) -> Self {
+        self.agent_saved = Some(hook);
+        self
+    }
+
+    fn agent_saved(&self, agent: &AgentRecord) {
+        if let Some(hook) = &self.agent_saved {
+            hook(agent.clone());
         }
     }
 

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! twilio-load --url ws://127.0.0.1:8080/carrier/twilio/stream --to +14155550100 \
-//!     --calls 50 --seconds 30 [--audio caller.wav | --silent] [--server-pid PID]
+//!     --calls 50 --seconds 30 [--rate 100] [--audio caller.wav | --silent] [--server-pid PID]
 //! ```
+//!
+//! With `--rate`, calls start at that many per second, and the report gives how long each
+//! caller waited from its `start` to the agent's first audio (the greeting).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +35,9 @@ struct Args {
     /// How long each call streams.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// New calls per second; 0 spreads the calls' starts over one second.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// 8 kHz mono 16-bit WAV the callers play (looped); silence when absent.
     #[arg(long, conflicts_with = "silent")]
     audio: Option<PathBuf>,
@@ -52,6 +58,8 @@ struct CallStats {
     max_gap: Duration,
     /// Wall time from the first to the last agent message.
     span: Duration,
+    /// From sending `start` to the agent's first audio.
+    first_audio: Option<Duration>,
     error: Option<String>,
 }
 
@@ -68,9 +76,14 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..args.calls {
         let (url, to, audio) = (args.url.clone(), args.to.clone(), audio.clone());
         let seconds = args.seconds;
-        tasks.push(tokio::spawn(async move {
+        let delay = if args.rate > 0.0 {
+            Duration::from_secs_f64(n as f64 / args.rate)
+        } else {
             // Stagger connects over a second so the engine is not hit by one burst.
-            tokio::time::sleep(Duration::from_millis((n as u64 * 1000) / 50 % 1000)).await;
+            Duration::from_millis((n as u64 * 1000) / 50 % 1000)
+        };
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + delay)).await;
             match one_call(n, &url, &to, audio.as_deref(), seconds).await {
                 Ok(stats) => stats,
                 Err(e) => CallStats {
@@ -116,6 +129,7 @@ async fn one_call(
                   "customParameters": {"from": format!("+1555{n:07}"), "to": to, "call_sid": call_sid}}
     })))
     .await?;
+    let start_sent = Instant::now();
     let reader = tokio::spawn(async move {
         let mut stats = CallStats::default();
         let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
@@ -131,6 +145,7 @@ async fn one_call(
                 stats.max_gap = stats.max_gap.max(now - prev);
             }
             first.get_or_insert(now);
+            stats.first_audio.get_or_insert(now - start_sent);
             last = Some(now);
             stats.received += 1;
         }
@@ -201,6 +216,21 @@ fn report(args: &Args, stats: &[CallStats], wall: Duration, usage: Option<(Usage
         }
     );
     println!("wall: {:.1} s", wall.as_secs_f64());
+    let mut waits: Vec<Duration> = ok.iter().filter_map(|s| s.first_audio).collect();
+    waits.sort_unstable();
+    let wait_ms = |p: usize| {
+        waits
+            .get((waits.len() * p / 100).min(waits.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "start to first agent audio: {} of {} calls heard the agent; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        waits.len(),
+        ok.len(),
+        wait_ms(50),
+        wait_ms(99),
+        wait_ms(100)
+    );
     println!(
         "outbound pacing (frames per 20 ms): min {:.3} p50 {:.3} max {:.3}",
         pick(&ratios, 0).unwrap_or(0.0),

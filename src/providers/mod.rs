@@ -36,9 +36,20 @@ pub async fn build_stt(config: &Config) -> anyhow::Result<Arc<dyn SpeechToText>>
     }
 }
 
-/// The text-to-speech engine `config.tts` names. Piper falls back to espeak-ng, with a
-/// warning, when its model cannot be installed or loaded.
+/// The text-to-speech engine `config.tts` names, behind the speech cache.
 pub async fn build_tts(config: &Config) -> anyhow::Result<Arc<dyn TextToSpeech>> {
+    let engine = build_tts_engine(config).await?;
+    let settings = tts::cache::SpeechCacheSettings {
+        memory_bytes: config.speech_cache_mb.saturating_mul(1 << 20),
+        disk_bytes: (config.speech_cache_disk_mb as u64).saturating_mul(1 << 20),
+        dir: config.data_dir.join("speech-cache").join(engine.name()),
+    };
+    Ok(Arc::new(tts::cache::CachedTts::new(engine, settings).await))
+}
+
+/// The engine itself. Piper falls back to espeak-ng, with a warning, when its model cannot be
+/// installed or loaded.
+async fn build_tts_engine(config: &Config) -> anyhow::Result<Arc<dyn TextToSpeech>> {
     match config.tts.as_str() {
         "piper" => {
             let piper = async {

@@ -177,6 +177,20 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Active agents of every workspace, most recently changed first: whose fixed lines are
+    /// prepared at start.
+    pub async fn recent_active_agents(&self, limit: i64) -> Result<Vec<AgentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE status = 'active' ORDER BY updated_at DESC LIMIT $1"
+        );
+        Ok(
+            on_reader!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?),
+        )
+    }
+
     async fn ensure_phone_free(
         &self,
         live: bool,

@@ -11,11 +11,12 @@ use tokio::sync::mpsc;
 use super::clock::Clock;
 use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
+use crate::agent::phrases;
 use crate::agent::tools::CallTools;
 use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
-use crate::providers::tts::{TtsError, VOICES, Voice, find_voice};
+use crate::providers::tts::{TtsError, Voice};
 use crate::store::NewCall;
 use crate::telephony::{CallLeg, HangupReason, LegCommand, LegEvent};
 
@@ -107,12 +108,8 @@ impl Call {
             started_at,
         );
         let brain = services.brain.start(context, Arc::new(tools));
-        let voice = find_voice(&agent.voice_id).unwrap_or(&VOICES[0]);
-        let turn = TurnMachine::new(
-            services
-                .config
-                .turn_config(agent.greeting.clone().filter(|g| !g.trim().is_empty())),
-        );
+        let voice = phrases::voice_of(&agent);
+        let turn = TurnMachine::new(services.config.turn_config(phrases::greeting_of(&agent)));
         let recorder = CallRecorder::open(&services.config, &call_id, &leg.info);
         tracing::info!(%call_id, agent = %agent.id, from = %leg.info.from, to = %leg.info.to,
             transport = leg.info.transport, "call started");

@@ -1,5 +1,6 @@
 //! Text-to-speech: streams 16 kHz audio of one piece of text as synthesis proceeds.
 
+pub mod cache;
 pub mod espeak;
 mod pcm;
 pub mod piper;
