@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agent::admission::Admission;
 use crate::agent::session::{CallServices, run_call};
 use crate::api::ApiState;
 use crate::config::Config;
@@ -34,13 +35,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stt: crate::providers::build_stt(&config).await?,
         tts: crate::providers::build_tts(&config).await?,
         brain: crate::providers::llm::build_brain(&config),
+        admission: Admission::from_config(&config),
     });
     let sip = start_sip(&config, &services).await?;
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         services: services.clone(),
     });
-    let api = ApiState::new(store.clone(), config.clone(), dialer);
+    let api = ApiState::new(store.clone(), config.clone(), dialer)
+        .with_admission(services.admission.clone());
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
     let listener = TcpListener::bind(config.http_addr)
@@ -65,6 +68,7 @@ async fn start_sip(config: &Config, services: &Arc<CallServices>) -> anyhow::Res
     let run_services = services.clone();
     let routing = StoreRouting {
         store: services.store.clone(),
+        admission: services.admission.clone(),
         run: Arc::new(move |leg, route| {
             tokio::spawn(run_call(run_services.clone(), leg, route));
         }),

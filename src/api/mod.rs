@@ -27,6 +27,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::agent::admission::Admission;
 use crate::config::Config;
 use crate::store::Store;
 use crate::telephony::Dialer;
@@ -48,6 +49,8 @@ pub struct ApiState {
     limits: Arc<RateLimits>,
     limiter: Arc<rate_limit::Limiter>,
     usage: Arc<usage::UsageCounter>,
+    /// Outbound calls pass the same admission as every other call.
+    pub admission: Arc<Admission>,
 }
 
 impl ApiState {
@@ -64,12 +67,19 @@ impl ApiState {
     ) -> Self {
         ApiState {
             store,
-            config,
             dialer,
             limiter: Arc::new(rate_limit::Limiter::new(&limits)),
             limits: Arc::new(limits),
             usage: Arc::default(),
+            admission: Admission::from_config(&config),
+            config,
         }
+    }
+
+    /// Shares `admission` with the engine's other call paths (by default the API has its own).
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Writes the pending API-call counts to the store.

@@ -6,6 +6,9 @@
 //! twilio-load --url ws://127.0.0.1:8080/carrier/twilio/stream --to +14155550100 \
 //!     --calls 50 --seconds 30 [--audio caller.wav | --silent] [--server-pid PID]
 //! ```
+//!
+//! It signs nothing: run the engine with `BOLTCALL_TWILIO_ALLOW_UNSIGNED=1` and no auth token
+//! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` at least `--calls`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
