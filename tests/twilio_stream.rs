@@ -271,7 +271,7 @@ async fn connect(
     if let Some(sig) = signature {
         request
             .headers_mut()
-            .insert("X-Twilio-Signature", sig.parse().unwrap());
+            .insert("x-twilio-signature", sig.parse().unwrap());
     }
     tokio_tungstenite::connect_async(request)
         .await
