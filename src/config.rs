@@ -89,6 +89,16 @@ pub struct Config {
     pub speech_cache_mb: usize,
     /// Synthesised sentences kept under `data_dir/speech-cache`, in MiB (0: none on disk).
     pub speech_cache_disk_mb: usize,
+    /// Concurrent calls of this process (all workspaces, live and test) before new ones are
+    /// refused.
+    pub max_concurrent_calls: usize,
+    /// Concurrent calls of one workspace before its new ones are refused.
+    pub workspace_max_concurrent_calls: usize,
+    /// Development only: accept unsigned Twilio requests when no auth token is set (without
+    /// this or a token, the Twilio endpoints answer 403).
+    pub twilio_allow_unsigned: bool,
+    /// Open Twilio Media Streams WebSockets before new ones are refused with 503.
+    pub twilio_max_streams: usize,
 }
 
 impl Default for Config {
@@ -128,6 +138,10 @@ impl Default for Config {
             max_call_secs: turn.max_call_ms / 1000,
             speech_cache_mb: 64,
             speech_cache_disk_mb: 512,
+            max_concurrent_calls: 200,
+            workspace_max_concurrent_calls: 50,
+            twilio_allow_unsigned: false,
+            twilio_max_streams: 200,
         }
     }
 }
@@ -256,6 +270,19 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_SPEECH_CACHE_DISK_MB") {
             self.speech_cache_disk_mb = parse_number("BOLTCALL_SPEECH_CACHE_DISK_MB", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_MAX_CONCURRENT_CALLS") {
+            self.max_concurrent_calls = parse_number("BOLTCALL_MAX_CONCURRENT_CALLS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS") {
+            self.workspace_max_concurrent_calls =
+                parse_number("BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_ALLOW_UNSIGNED") {
+            self.twilio_allow_unsigned = parse_flag("BOLTCALL_TWILIO_ALLOW_UNSIGNED", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_MAX_STREAMS") {
+            self.twilio_max_streams = parse_number("BOLTCALL_TWILIO_MAX_STREAMS", &v)?;
         }
         Ok(())
     }

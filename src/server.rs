@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agent::admission::Admission;
 use crate::agent::phrases;
 use crate::agent::session::{CallServices, run_call};
 use crate::api::ApiState;
@@ -35,6 +36,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stt: crate::providers::build_stt(&config).await?,
         tts: crate::providers::build_tts(&config).await?,
         brain: crate::providers::llm::build_brain(&config),
+        admission: Admission::from_config(&config),
     });
     let sip = start_sip(&config, &services).await?;
     let dialer = Arc::new(EngineDialer {
@@ -43,14 +45,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
-    let api = ApiState::new(store.clone(), config.clone(), dialer).on_agent_saved(Arc::new(
-        move |agent| {
+    let api = ApiState::new(store.clone(), config.clone(), dialer)
+        .with_admission(services.admission.clone())
+        .on_agent_saved(Arc::new(move |agent| {
             let services = warm_services.clone();
             tokio::spawn(async move {
                 phrases::warm(services.tts.as_ref(), &services.config, &agent).await;
             });
-        },
-    ));
+        }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
     let listener = TcpListener::bind(config.http_addr)
@@ -92,6 +94,7 @@ async fn start_sip(config: &Config, services: &Arc<CallServices>) -> anyhow::Res
     let run_services = services.clone();
     let routing = StoreRouting {
         store: services.store.clone(),
+        admission: services.admission.clone(),
         run: Arc::new(move |leg, route| {
             tokio::spawn(run_call(run_services.clone(), leg, route));
         }),

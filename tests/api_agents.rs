@@ -145,7 +145,7 @@ async fn phone_numbers_route_to_one_agent() {
     assert_error(status, &err, "conflict");
     let found = s
         .store
-        .find_agent_by_phone("+15550001111")
+        .find_agent_by_phone("+15550001111", true)
         .await
         .unwrap()
         .unwrap();

@@ -31,7 +31,12 @@ fn scope_of(workspace_id: &str, live: bool) -> Scope {
 
 /// The scope of the agent `id` (looked up through the store).
 async fn agent_scope(s: &TestServer, phone: &str) -> Scope {
-    let agent = s.store.find_agent_by_phone(phone).await.unwrap().unwrap();
+    let agent = s
+        .store
+        .find_agent_by_phone(phone, true)
+        .await
+        .unwrap()
+        .unwrap();
     scope_of(&agent.workspace_id, agent.live)
 }
 
@@ -711,7 +716,7 @@ async fn knowledge_bases_hold_documents_agents_link_to() {
     assert_eq!(status, StatusCode::CREATED, "{agent}");
     let record = s
         .store
-        .find_agent_by_phone("+15550004444")
+        .find_agent_by_phone("+15550004444", true)
         .await
         .unwrap()
         .unwrap();

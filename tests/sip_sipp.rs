@@ -142,6 +142,7 @@ fn outbound_call(id: &str) -> OutboundCall {
         from: "+15550100".into(),
         to: "+15550999".into(),
         context: None,
+        permit: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use boltcall::agent::admission::Admission;
 use boltcall::agent::session::CallServices;
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
@@ -116,17 +117,26 @@ struct Engine {
 }
 
 async fn engine(greeting: &str, token: Option<&str>) -> Engine {
+    engine_with(greeting, |config| {
+        config.twilio_auth_token = token.map(str::to_string);
+        // Without a token the endpoints refuse everyone unless development mode allows it.
+        config.twilio_allow_unsigned = token.is_none();
+    })
+    .await
+}
+
+async fn engine_with(greeting: &str, configure: impl FnOnce(&mut Config)) -> Engine {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let data_dir = std::env::temp_dir().join(boltcall::store::new_id("twilio-test-"));
     std::fs::create_dir_all(&data_dir).unwrap();
-    let config = Config {
+    let mut config = Config {
         public_url: Some(format!("http://{addr}")),
         database_url: format!("sqlite://{}", data_dir.join("db.sqlite").display()),
         data_dir: data_dir.clone(),
-        twilio_auth_token: token.map(str::to_string),
         ..Config::default()
     };
+    configure(&mut config);
     let store = Store::connect(&config.database_url)
         .await
         .unwrap()
@@ -145,11 +155,13 @@ async fn engine(greeting: &str, token: Option<&str>) -> Engine {
                 prompt: None,
                 knowledge_base_id: None,
                 phone_number: Some(AGENT_PHONE.into()),
+                transfer_targets: Vec::new(),
             },
         )
         .await
         .unwrap();
     let services = Arc::new(CallServices {
+        admission: Admission::from_config(&config),
         config: Arc::new(config),
         store: store.clone(),
         stt: Arc::new(ScriptedStt),
@@ -246,10 +258,35 @@ async fn signature_is_required_when_an_auth_token_is_set() {
 
 /// The caller's side of a Media Stream: sends 20 ms μ-law frames in real time and collects
 /// everything the engine sends back.
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the engine's stream WebSocket, with `X-Twilio-Signature` when given.
+async fn connect(
+    engine: &Engine,
+    signature: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = stream_ws_url(engine).into_client_request().unwrap();
+    if let Some(sig) = signature {
+        request
+            .headers_mut()
+            .insert("x-twilio-signature", sig.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn stream_ws_url(engine: &Engine) -> String {
+    format!(
+        "{}/carrier/twilio/stream",
+        engine.base.replace("http://", "ws://")
+    )
+}
+
 struct Caller {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: Ws,
     started: Instant,
     /// Agent `media` messages and whether each carried sound.
     media: Vec<bool>,
@@ -259,11 +296,14 @@ struct Caller {
 
 impl Caller {
     async fn dial(engine: &Engine) -> Caller {
-        let url = format!(
-            "{}/carrier/twilio/stream",
-            engine.base.replace("http://", "ws://")
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let ws = connect(engine, None).await.unwrap();
+        let params = json!({"agent_id": "x", "call_sid": "CA0001",
+                            "from": CALLER_PHONE, "to": AGENT_PHONE});
+        Caller::start(ws, "CA0001", params).await
+    }
+
+    /// Sends `connected` and `start` for `call_sid` with `params` as its custom parameters.
+    async fn start(mut ws: Ws, call_sid: &str, params: Value) -> Caller {
         let send = |v: Value| WsMessage::Text(v.to_string().into());
         ws.send(send(
             json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
@@ -273,11 +313,10 @@ impl Caller {
         ws.send(send(json!({
             "event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
             "start": {
-                "accountSid": "AC0001", "streamSid": "MZ0001", "callSid": "CA0001",
+                "accountSid": "AC0001", "streamSid": "MZ0001", "callSid": call_sid,
                 "tracks": ["inbound"],
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {"agent_id": "x", "call_sid": "CA0001",
-                                     "from": CALLER_PHONE, "to": AGENT_PHONE}
+                "customParameters": params
             }
         })))
         .await
@@ -560,4 +599,208 @@ async fn a_socket_dropped_without_stop_ends_the_call_as_hung_up() {
     let call = finished_call(&engine.store).await;
     assert_eq!(call.status, "completed");
     assert_eq!(call.end_reason.as_deref(), Some("caller_hangup"));
+}
+
+/// The value of the TwiML `<Parameter name="…">`.
+fn twiml_parameter(xml: &str, name: &str) -> String {
+    let marker = format!(r#"<Parameter name="{name}" value=""#);
+    let start = xml
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {xml}"))
+        + marker.len();
+    let len = xml[start..].find('"').unwrap();
+    xml[start..start + len].to_string()
+}
+
+/// Reads until the engine closes the socket; `true` when any agent audio arrived first.
+async fn heard_agent_before_close(caller: Caller) -> bool {
+    let caller = caller.read_until_closed().await;
+    !caller.media.is_empty()
+}
+
+#[tokio::test]
+async fn without_a_token_or_the_development_flag_the_endpoints_refuse_everyone() {
+    let engine = engine_with("Hello.", |config| {
+        config.twilio_auth_token = None;
+        config.twilio_allow_unsigned = false;
+    })
+    .await;
+    let (status, body) = post_voice(&engine, AGENT_PHONE, None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("<Stream"), "{body}");
+    match connect(&engine, None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("stream accepted unconfigured: {:?}", other.map(|_| ())),
+    }
+    assert!(
+        engine
+            .store
+            .list_calls(
+                &Scope {
+                    workspace_id: "default".into(),
+                    live: true
+                },
+                &Default::default(),
+                boltcall::store::PageRequest { page: 1, limit: 10 },
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_stream_needs_the_token_of_its_own_call_and_uses_it_once() {
+    const TOKEN: &str = "s3cret";
+    const OTHER_PHONE: &str = "+15550003000";
+    let engine = engine("Hello, thanks for calling.", Some(TOKEN)).await;
+    // Another tenant's agent: the number an attacker would re-point the call at.
+    engine
+        .store
+        .create_agent(
+            &Scope {
+                workspace_id: "victim".into(),
+                live: true,
+            },
+            NewAgent {
+                name: "Victim".into(),
+                voice_id: "voice_sarah".into(),
+                greeting: Some("Victim line.".into()),
+                prompt: None,
+                knowledge_base_id: None,
+                phone_number: Some(OTHER_PHONE.into()),
+                transfer_targets: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let voice_url = format!("{}/carrier/twilio/voice", engine.base);
+    let good = signature::compute(TOKEN, &voice_url, &voice_form(AGENT_PHONE));
+    let (status, xml) = post_voice(&engine, AGENT_PHONE, Some(&good)).await;
+    assert_eq!(status, 200, "{xml}");
+    let token = twiml_parameter(&xml, "boltcall_token");
+    let handshake = signature::compute(TOKEN, &stream_ws_url(&engine), &[]);
+    let params = |to: &str, token: &str| json!({"call_sid": "CA0001", "from": CALLER_PHONE, "to": to, "boltcall_token": token});
+    let start = |params: Value| {
+        let engine = &engine;
+        let handshake = handshake.clone();
+        async move {
+            let ws = connect(engine, Some(&handshake)).await.unwrap();
+            Caller::start(ws, "CA0001", params).await
+        }
+    };
+
+    // No token, a forged one, and the real one re-pointed at another number: refused.
+    for params in [
+        json!({"call_sid": "CA0001", "from": CALLER_PHONE, "to": AGENT_PHONE}),
+        params(AGENT_PHONE, "4102444800.AAAA"),
+        params(OTHER_PHONE, &token),
+    ] {
+        assert!(
+            !heard_agent_before_close(start(params.clone()).await).await,
+            "{params}"
+        );
+    }
+    // The real start is answered.
+    let mut caller = start(params(AGENT_PHONE, &token)).await;
+    caller.silence(1.0).await;
+    assert!(
+        caller.sound_frames() > 0,
+        "the signed call was not answered"
+    );
+    // Replaying the same handshake while (or after) the call runs is refused.
+    assert!(!heard_agent_before_close(start(params(AGENT_PHONE, &token)).await).await);
+    caller.hang_up().await;
+    let call = finished_call(&engine.store).await;
+    assert_eq!(call.to, AGENT_PHONE);
+    let victim_calls = engine
+        .store
+        .list_calls(
+            &Scope {
+                workspace_id: "victim".into(),
+                live: true,
+            },
+            &Default::default(),
+            boltcall::store::PageRequest { page: 1, limit: 10 },
+        )
+        .await
+        .unwrap();
+    assert!(victim_calls.items.is_empty(), "the re-pointed call ran");
+}
+
+#[tokio::test]
+async fn an_oversized_message_closes_the_stream() {
+    let engine = engine("Hello.", None).await;
+    let mut caller = Caller::dial(&engine).await;
+    caller
+        .send_raw(WsMessage::Text("x".repeat(100 * 1024).into()))
+        .await;
+    let caller = caller.read_until_closed().await;
+    assert!(caller.closed);
+    let call = finished_call(&engine.store).await;
+    assert_eq!(call.end_reason.as_deref(), Some("caller_hangup"));
+}
+
+#[tokio::test]
+async fn streams_beyond_the_cap_are_refused_with_503() {
+    let engine = engine_with("Hello.", |config| {
+        config.twilio_allow_unsigned = true;
+        config.twilio_max_streams = 1;
+    })
+    .await;
+    let first = connect(&engine, None).await.unwrap();
+    match connect(&engine, None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("second stream accepted: {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    // The slot frees once the engine sees the close.
+    let mut reopened = false;
+    for _ in 0..100 {
+        if connect(&engine, None).await.is_ok() {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reopened, "the closed stream's slot was never freed");
+}
+
+#[tokio::test]
+async fn a_workspace_at_its_call_cap_gets_a_spoken_refusal() {
+    let engine = engine_with("Hello, thanks for calling.", |config| {
+        config.twilio_allow_unsigned = true;
+        config.workspace_max_concurrent_calls = 1;
+    })
+    .await;
+    let mut caller = Caller::dial(&engine).await;
+    caller.silence(1.0).await;
+    assert!(caller.sound_frames() > 0);
+    let (status, xml) = post_voice(&engine, AGENT_PHONE, None).await;
+    assert_eq!(status, 200);
+    assert!(xml.contains("<Say>") && xml.contains("<Hangup/>"), "{xml}");
+    assert!(!xml.contains("<Stream"), "{xml}");
+    // A second stream that skipped the webhook is closed too.
+    assert!(!heard_agent_before_close(Caller::dial(&engine).await).await);
+    caller.hang_up().await;
+    finished_call(&engine.store).await;
+    // The slot frees when the session task returns, just after it writes the record.
+    let mut freed = false;
+    for _ in 0..100 {
+        if post_voice(&engine, AGENT_PHONE, None)
+            .await
+            .1
+            .contains("<Stream")
+        {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "the ended call's slot was never freed");
 }

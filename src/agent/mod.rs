@@ -1,6 +1,7 @@
 //! The agent side of a call: the turn-taking state machine, the session that drives one call,
 //! tools, knowledge and prompts.
 
+pub mod admission;
 pub mod dates;
 pub mod knowledge;
 pub mod phrases;

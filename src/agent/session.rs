@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use call::Call;
 
+use crate::agent::admission::{Admission, CallPermit};
 use crate::agent::turn::{ToolCallRecord, TranscriptTurn, TurnLatency};
 use crate::config::Config;
 use crate::providers::llm::Brain;
@@ -27,6 +28,8 @@ pub struct CallServices {
     pub stt: Arc<dyn SpeechToText>,
     pub tts: Arc<dyn TextToSpeech>,
     pub brain: Arc<dyn Brain>,
+    /// The gate every call passes (minutes, concurrency); shared with the API's outbound calls.
+    pub admission: Arc<Admission>,
 }
 
 /// How the session's clock runs.
@@ -58,6 +61,9 @@ pub struct CallRoute {
     /// The call's wall-clock start as the brain sees it ("tomorrow"); now when unset.
     /// Replays pin it so a fixture's relative dates resolve the same on every run.
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The call's admission slot, held until the session ends (`None` for replays, which
+    /// admission does not govern).
+    pub permit: Option<Arc<CallPermit>>,
 }
 
 impl CallRoute {
@@ -70,6 +76,7 @@ impl CallRoute {
             context: None,
             pacing: Pacing::RealTime,
             started_at: None,
+            permit: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, PathId, QueryMap};
 use super::page::{List, page_request};
-use super::validate::{phone, required, text};
+use super::validate::{self, phone, required, text};
 use super::{ApiState, Deleted, double_option};
 use crate::providers::tts::voices::VOICES;
 use crate::store::{AgentPatch, AgentRecord, NewAgent, Scope};
@@ -31,8 +31,11 @@ pub struct CreateAgent {
     greeting: Option<String>,
     prompt: Option<String>,
     knowledge_base_id: Option<String>,
-    /// E.164 number callers dial to reach this agent.
+    /// E.164 number callers dial to reach this agent; unique per mode across all workspaces
+    /// (`409 conflict` when another agent has it).
     phone_number: Option<String>,
+    /// Extension: the only E.164 numbers or `sip:` URIs `transfer_call` may send callers to.
+    transfer_targets: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -51,6 +54,8 @@ pub struct UpdateAgent {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     phone_number: Option<Option<String>>,
+    /// Extension: replaces the agent's transfer targets.
+    transfer_targets: Option<Vec<String>>,
     /// `active` or `paused`.
     status: Option<String>,
 }
@@ -118,6 +123,8 @@ pub async fn create(
     if let Some(p) = &body.phone_number {
         phone(p, "phone_number")?;
     }
+    let transfer_targets = body.transfer_targets.unwrap_or_default();
+    validate::transfer_targets(&transfer_targets, "transfer_targets")?;
     let agent = state
         .store
         .create_agent(
@@ -129,6 +136,7 @@ pub async fn create(
                 prompt: body.prompt,
                 knowledge_base_id: body.knowledge_base_id,
                 phone_number: body.phone_number,
+                transfer_targets,
             },
         )
         .await?;
@@ -166,7 +174,7 @@ pub async fn update(
         check_voice(voice)?;
     }
     if let Some(status) = &body.status {
-        super::validate::one_of(status, "status", &["active", "paused"])?;
+        validate::one_of(status, "status", &["active", "paused"])?;
     }
     check_optional_texts(
         body.greeting.as_ref().and_then(Option::as_deref),
@@ -178,6 +186,9 @@ pub async fn update(
     if let Some(Some(p)) = &body.phone_number {
         phone(p, "phone_number")?;
     }
+    if let Some(targets) = &body.transfer_targets {
+        validate::transfer_targets(targets, "transfer_targets")?;
+    }
     let patch = AgentPatch {
         name: body.name,
         voice_id: body.voice_id,
@@ -185,6 +196,7 @@ pub async fn update(
         prompt: body.prompt,
         knowledge_base_id: body.knowledge_base_id,
         phone_number: body.phone_number,
+        transfer_targets: body.transfer_targets,
         status: body.status,
     };
     match state.store.update_agent(&scope, &id, patch).await? {

@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::{Extension, Router, routing::get};
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::Utc;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::QueryMap;
 use super::validate::{DayEdge, datetime, required};
-use crate::store::{Overview, Period, Usage};
+use crate::store::{Overview, Period, Usage, billing_period};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -51,22 +51,13 @@ pub async fn usage(
 ) -> ApiResult<Json<Usage>> {
     // Count this very call and any other pending ones before reading the totals.
     state.flush_usage().await;
-    let today = Utc::now().date_naive();
-    let first = today.with_day(1).unwrap_or(today);
-    let last = first
-        .checked_add_months(chrono::Months::new(1))
-        .and_then(|d| d.pred_opt())
-        .unwrap_or(today);
-    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let period = billing_period(Utc::now().date_naive());
     let (minutes_used, sms_sent, api_calls) = state
         .store
-        .usage(&key.scope(), &day(first), &day(last))
+        .usage(&key.scope(), &period.from, &period.to)
         .await?;
     Ok(Json(Usage {
-        billing_period: Period {
-            from: day(first),
-            to: day(last),
-        },
+        billing_period: period,
         minutes_used,
         minutes_limit: key.plan.minutes_limit(),
         sms_sent,

@@ -1,5 +1,7 @@
 //! `/v1/calls`: history, detail with transcript and latency, recordings, outbound calls.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -15,6 +17,7 @@ use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, PathId, QueryMap};
 use super::page::{List, page_request};
 use super::validate::{DayEdge, datetime, one_of, phone, required, text};
+use crate::agent::admission::Refusal;
 use crate::store::{CallFilter, CallRecord, NewCall, TranscriptEntry};
 use crate::telephony::OutboundCall;
 
@@ -184,6 +187,11 @@ pub async fn outbound(
             agent.status
         )));
     }
+    let permit = state
+        .admission
+        .admit(&state.store, &scope, Some(key.plan))
+        .await
+        .map_err(refused)?;
     let from = agent.phone_number.clone().unwrap_or_default();
     let call = state
         .store
@@ -208,6 +216,25 @@ pub async fn outbound(
         from,
         to,
         context: body.context,
+        permit: Some(Arc::new(permit)),
     });
     Ok((StatusCode::CREATED, Json(call)))
+}
+
+/// Seconds a caller refused for concurrency is told to wait (calls last minutes).
+const BUSY_RETRY_AFTER_SECS: u64 = 30;
+
+/// A call admission turned away, in the error envelope: `402 quota_exceeded` once the plan's
+/// minutes are used up, `429 rate_limited` while a concurrency cap is reached.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::MinutesExhausted { .. } => {
+            ApiError::quota_exceeded(format!("Cannot place the call: {refusal}."))
+        }
+        Refusal::EngineFull(_) | Refusal::WorkspaceFull(_) => ApiError::rate_limited(
+            format!("Cannot place the call now: {refusal}. Try again when a call has ended."),
+            BUSY_RETRY_AFTER_SECS,
+        ),
+        Refusal::Store(e) => ApiError::from(e),
+    }
 }

@@ -61,6 +61,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// A plan's quota for the billing period is used up.
+    pub fn quota_exceeded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYMENT_REQUIRED, "quota_exceeded", message)
+    }
+
     /// Invalid data in `field`; the message names it first.
     pub fn validation(field: &str, problem: impl std::fmt::Display) -> Self {
         Self::new(

@@ -27,6 +27,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::agent::admission::Admission;
 use crate::config::Config;
 use crate::store::{AgentRecord, Store};
 use crate::telephony::Dialer;
@@ -49,6 +50,8 @@ pub struct ApiState {
     limiter: Arc<rate_limit::Limiter>,
     usage: Arc<usage::UsageCounter>,
     agent_saved: Option<AgentHook>,
+    /// Outbound calls pass the same admission as every other call.
+    pub admission: Arc<Admission>,
 }
 
 /// Told of every agent created or updated (the server prepares its fixed lines).
@@ -68,11 +71,12 @@ impl ApiState {
     ) -> Self {
         ApiState {
             store,
-            config,
             dialer,
             limiter: Arc::new(rate_limit::Limiter::new(&limits)),
             limits: Arc::new(limits),
             usage: Arc::default(),
+            admission: Admission::from_config(&config),
+            config,
             agent_saved: None,
         }
     }
@@ -87,6 +91,12 @@ impl ApiState {
         if let Some(hook) = &self.agent_saved {
             hook(agent.clone());
         }
+    }
+
+    /// Shares `admission` with the engine's other call paths (by default the API has its own).
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Writes the pending API-call counts to the store.

@@ -70,6 +70,24 @@ pub fn one_of(value: &str, field: &str, allowed: &[&str]) -> ApiResult<()> {
     }
 }
 
+/// Extension `transfer_targets`: at most 20 E.164 numbers or `sip:` URIs, none able to carry
+/// a header (CR/LF, brackets, quotes, `?`).
+pub fn transfer_targets(values: &[String], field: &str) -> ApiResult<()> {
+    if values.len() > 20 {
+        return Err(ApiError::validation(field, "must hold at most 20 targets"));
+    }
+    match values
+        .iter()
+        .find(|t| !crate::agent::tools::arguments::is_transfer_target(t))
+    {
+        Some(bad) => Err(ApiError::validation(
+            field,
+            format!("each target must be an E.164 number or a plain sip: URI, got {bad:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Segmentation tags: at most 20, each 1–50 characters.
 pub fn tags(values: &[String], field: &str) -> ApiResult<()> {
     if values.len() > 20 {

@@ -9,6 +9,9 @@
 //!
 //! With `--rate`, calls start at that many per second, and the report gives how long each
 //! caller waited from its `start` to the agent's first audio (the greeting).
+//!
+//! It signs nothing: run the engine with `BOLTCALL_TWILIO_ALLOW_UNSIGNED=1` and no auth token
+//! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` at least `--calls`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ use media::InternalFrame;
 
 use super::caller_audio::load_frames;
 use super::scenario::Scenario;
+use crate::agent::admission::Admission;
 use crate::agent::session::{CallReport, CallRoute, CallServices, Pacing, run_call};
 use crate::config::Config;
 use crate::providers::llm::Brain;
@@ -59,6 +60,7 @@ pub async fn replay_call(
     call_config.data_dir = work_dir.to_path_buf();
     call_config.record_fixtures = None;
     let services = Arc::new(CallServices {
+        admission: Admission::from_config(&call_config),
         config: Arc::new(call_config),
         store: store.clone(),
         stt: providers.stt,
@@ -161,6 +163,7 @@ async fn create_agent(
                         .clone()
                         .unwrap_or_else(|| "+10000000000".into()),
                 ),
+                transfer_targets: Vec::new(),
             },
         )
         .await?)

@@ -1,26 +1,27 @@
 //! Agents: the call path looks them up by phone number; the API manages them per scope.
 
 use super::{
-    AgentPatch, AgentRecord, Filter, NewAgent, Page, PageRequest, Scope, Store, StoreError,
-    fetch_page, new_id, now_ts, on_reader, on_writer,
+    AgentPatch, AgentRecord, Filter, JsonText, NewAgent, Page, PageRequest, Scope, Store,
+    StoreError, fetch_page, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, name, voice_id, greeting, prompt, \
-                       knowledge_base_id, phone_number, status, created_at, updated_at";
+                       knowledge_base_id, phone_number, transfer_targets, status, created_at, \
+                       updated_at";
 
 impl Store {
-    /// The agent answering calls to `phone`: live agents first, then active before paused.
+    /// The agent of mode `live` that owns `phone` (the unique index `agents_phone_per_mode`
+    /// allows one). Carriers' calls are live: they never reach a test-mode agent.
     pub async fn find_agent_by_phone(
         &self,
         phone: &str,
+        live: bool,
     ) -> Result<Option<AgentRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM agents WHERE phone_number = $1 \
-             ORDER BY live DESC, CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at LIMIT 1"
-        );
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE phone_number = $1 AND live = $2");
         Ok(
             on_reader!(self, pool => sqlx::query_as::<_, AgentRecord>(sqlx::AssertSqlSafe(sql))
             .bind(phone)
+            .bind(live)
             .fetch_optional(pool)
             .await?),
         )
@@ -61,16 +62,13 @@ impl Store {
         ))
     }
 
-    /// Creates an agent; a phone number already routed to another agent of the same mode is a
-    /// conflict (a number can reach only one agent).
+    /// Creates an agent; a phone number another agent of the same mode owns, in any workspace,
+    /// is a conflict (the database's unique index decides, so racing claims get one winner).
     pub async fn create_agent(
         &self,
         scope: &Scope,
         new: NewAgent,
     ) -> Result<AgentRecord, StoreError> {
-        if let Some(phone) = &new.phone_number {
-            self.ensure_phone_free(scope.live, phone, None).await?;
-        }
         let now = now_ts();
         let record = AgentRecord {
             id: new_id("agent_"),
@@ -82,12 +80,13 @@ impl Store {
             prompt: new.prompt,
             knowledge_base_id: new.knowledge_base_id,
             phone_number: new.phone_number,
+            transfer_targets: JsonText(new.transfer_targets),
             status: "active".into(),
             created_at: now.clone(),
             updated_at: now,
         };
         let sql = format!(
-            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&record.id)
@@ -99,11 +98,13 @@ impl Store {
             .bind(&record.prompt)
             .bind(&record.knowledge_base_id)
             .bind(&record.phone_number)
+            .bind(to_json_text(&record.transfer_targets))
             .bind(&record.status)
             .bind(&record.created_at)
             .bind(&record.updated_at)
             .execute(pool)
-            .await?
+            .await
+            .map_err(|e| phone_taken(e, record.phone_number.as_deref()))?
             .rows_affected());
         Ok(record)
     }
@@ -118,9 +119,6 @@ impl Store {
         let Some(mut agent) = self.get_agent(scope, id).await? else {
             return Ok(None);
         };
-        if let Some(Some(phone)) = &patch.phone_number {
-            self.ensure_phone_free(scope.live, phone, Some(id)).await?;
-        }
         if let Some(v) = patch.name {
             agent.name = v;
         }
@@ -139,13 +137,16 @@ impl Store {
         if let Some(v) = patch.phone_number {
             agent.phone_number = v;
         }
+        if let Some(v) = patch.transfer_targets {
+            agent.transfer_targets = JsonText(v);
+        }
         if let Some(v) = patch.status {
             agent.status = v;
         }
         agent.updated_at = now_ts();
         let sql = "UPDATE agents SET name = $1, voice_id = $2, greeting = $3, prompt = $4, \
-                   knowledge_base_id = $5, phone_number = $6, status = $7, updated_at = $8 \
-                   WHERE id = $9 AND workspace_id = $10 AND live = $11";
+                   knowledge_base_id = $5, phone_number = $6, transfer_targets = $7, status = $8, \
+                   updated_at = $9 WHERE id = $10 AND workspace_id = $11 AND live = $12";
         on_writer!(self, pool => sqlx::query(sql)
             .bind(&agent.name)
             .bind(&agent.voice_id)
@@ -153,13 +154,15 @@ impl Store {
             .bind(&agent.prompt)
             .bind(&agent.knowledge_base_id)
             .bind(&agent.phone_number)
+            .bind(to_json_text(&agent.transfer_targets))
             .bind(&agent.status)
             .bind(&agent.updated_at)
             .bind(id)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .execute(pool)
-            .await?
+            .await
+            .map_err(|e| phone_taken(e, agent.phone_number.as_deref()))?
             .rows_affected());
         Ok(Some(agent))
     }
@@ -190,25 +193,15 @@ impl Store {
             .await?),
         )
     }
+}
 
-    async fn ensure_phone_free(
-        &self,
-        live: bool,
-        phone: &str,
-        except_id: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let sql = "SELECT id FROM agents WHERE phone_number = $1 AND live = $2 AND id <> $3";
-        let taken: Option<(String,)> = on_reader!(self, pool => sqlx::query_as(sql)
-            .bind(phone)
-            .bind(live)
-            .bind(except_id.unwrap_or(""))
-            .fetch_optional(pool)
-            .await?);
-        match taken {
-            Some(_) => Err(StoreError::Conflict(format!(
-                "phone_number {phone} is already assigned to another agent"
-            ))),
-            None => Ok(()),
-        }
+/// A write refused by `agents_phone_per_mode` (the only unique constraint an agent write can
+/// break: ids are random) is a conflict over the number.
+fn phone_taken(error: sqlx::Error, phone: Option<&str>) -> StoreError {
+    match (error.as_database_error(), phone) {
+        (Some(db), Some(phone)) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "phone_number {phone} is already assigned to another agent"
+        )),
+        _ => StoreError::Database(error),
     }
 }

@@ -65,6 +65,21 @@ pub struct Usage {
     pub api_calls: i64,
 }
 
+/// The billing period (a calendar month, UTC) that holds `today`.
+pub fn billing_period(today: chrono::NaiveDate) -> Period {
+    use chrono::Datelike;
+    let first = today.with_day(1).unwrap_or(today);
+    let last = first
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(today);
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    Period {
+        from: day(first),
+        to: day(last),
+    }
+}
+
 impl Store {
     /// Counts of the scope's calls, leads, messages and appointments created in `[from, to]`.
     pub async fn overview(

@@ -239,6 +239,23 @@ impl Store {
     }
 
     /// Every key, oldest first (revoked ones included, marked).
+    /// The plan a scope's calls are billed under when no key is at hand (inbound calls): the
+    /// largest plan among its unrevoked keys; the free plan when it has none.
+    pub async fn scope_plan(&self, scope: &Scope) -> Result<Plan, StoreError> {
+        let sql = "SELECT DISTINCT plan FROM api_keys \
+                   WHERE workspace_id = $1 AND live = $2 AND revoked_at IS NULL";
+        let plans: Vec<(String,)> = on_reader!(self, pool => sqlx::query_as(sql)
+            .bind(&scope.workspace_id)
+            .bind(scope.live)
+            .fetch_all(pool)
+            .await?);
+        Ok(plans
+            .iter()
+            .filter_map(|(name,)| Plan::parse(name))
+            .max_by_key(|plan| plan.minutes_limit())
+            .unwrap_or(Plan::Free))
+    }
+
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let sql = format!("{KEY_SELECT} ORDER BY k.created_at, k.id");
         let rows = on_reader!(self, pool => sqlx::query_as::<_, KeyRow>(sqlx::AssertSqlSafe(sql))

@@ -40,6 +40,7 @@ use sqlx::sqlite::{
 
 pub use analytics::{
     AppointmentCounts, CallCounts, LeadCounts, MessageCounts, Overview, Period, Usage,
+    billing_period,
 };
 pub use appointments::AppointmentFilter;
 pub use calls::CallFilter;

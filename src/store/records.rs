@@ -54,6 +54,10 @@ pub struct AgentRecord {
     pub prompt: Option<String>,
     pub knowledge_base_id: Option<String>,
     pub phone_number: Option<String>,
+    /// Extension: the only numbers and `sip:` URIs `transfer_call` may send a caller to.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<String>)]
+    pub transfer_targets: JsonText<Vec<String>>,
     /// `active` or `paused`.
     pub status: String,
     #[serde(serialize_with = "ts")]
@@ -326,6 +330,8 @@ pub struct NewAgent {
     pub prompt: Option<String>,
     pub knowledge_base_id: Option<String>,
     pub phone_number: Option<String>,
+    /// Validated `transfer_call` targets (`api::validate::transfer_target`).
+    pub transfer_targets: Vec<String>,
 }
 
 /// Fields to change on an agent; the outer `None` leaves a field as it is, `Some(None)` clears
@@ -338,6 +344,7 @@ pub struct AgentPatch {
     pub prompt: Option<Option<String>>,
     pub knowledge_base_id: Option<Option<String>>,
     pub phone_number: Option<Option<String>>,
+    pub transfer_targets: Option<Vec<String>>,
     pub status: Option<String>,
 }
 

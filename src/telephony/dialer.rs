@@ -1,5 +1,9 @@
 //! The seam between `POST /v1/calls/outbound` and whatever places the call.
 
+use std::sync::Arc;
+
+use crate::agent::admission::CallPermit;
+
 /// An outbound call the API has accepted and recorded (status `ringing`).
 #[derive(Debug, Clone)]
 pub struct OutboundCall {
@@ -14,6 +18,9 @@ pub struct OutboundCall {
     pub to: String,
     /// Briefing for the agent's prompt.
     pub context: Option<String>,
+    /// The admission slot the API took for this call; freed when the call (or its failed
+    /// attempt) is dropped.
+    pub permit: Option<Arc<CallPermit>>,
 }
 
 /// Places outbound calls. Must return at once: the call proceeds in the background and reports

@@ -44,6 +44,7 @@ async fn simulate(services: Arc<CallServices>, call: OutboundCall) {
     );
     route.call_id = Some(call.call_id.clone());
     route.context = call.context.clone();
+    route.permit = call.permit.clone();
     let callee = SimulatedCallee {
         script,
         listen_for: CALLEE_LISTENS_FOR,

@@ -179,6 +179,7 @@ mod tests {
             from: "+15550100".into(),
             to: "+15550999".into(),
             context: Some("remind about the appointment".into()),
+            permit: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Options {
     pub webhook_allow_loopback: bool,
     /// The outbound dialer; one that leaves calls ringing when `None`.
     pub dialer: Option<Arc<dyn Dialer>>,
+    /// Call admission (caps, minutes); one from the default configuration when `None`.
+    pub admission: Option<Arc<boltcall::agent::admission::Admission>>,
 }
 
 pub struct TestServer {
@@ -140,7 +142,11 @@ impl TestServer {
             .with_public_url(&base);
         let dialer = options.dialer.unwrap_or_else(|| Arc::new(IdleDialer));
         let data_dir = config.data_dir.clone();
-        let state = ApiState::with_limits(store.clone(), Arc::new(config), dialer, options.limits);
+        let mut state =
+            ApiState::with_limits(store.clone(), Arc::new(config), dialer, options.limits);
+        if let Some(admission) = options.admission {
+            state = state.with_admission(admission);
+        }
         let app = boltcall::api::router(state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
@@ -267,6 +273,8 @@ pub async fn spawn_binary(env: &[(&str, &str)]) -> ServeProcess {
         .arg("serve")
         .env("BOLTCALL_HTTP_ADDR", &addr)
         .env("BOLTCALL_SIP_ADDR", "127.0.0.1:0")
+        // Unsigned Twilio requests, as in local development (no auth token in tests).
+        .env("BOLTCALL_TWILIO_ALLOW_UNSIGNED", "1")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -13,6 +13,7 @@ use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::phrases;
 use crate::agent::tools::CallTools;
+use crate::agent::tools::arguments::is_allowed_transfer;
 use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
@@ -40,6 +41,8 @@ pub(super) struct Call {
     reply: Option<(ReplyId, mpsc::Receiver<BrainEvent>)>,
     synthesis: Option<(UtteranceId, Synthesis)>,
     hangup: Option<HangupReason>,
+    /// The agent's configured transfer targets, checked again when a transfer is carried out.
+    transfer_targets: Vec<String>,
 }
 
 impl Call {
@@ -106,7 +109,8 @@ impl Call {
             call_id.clone(),
             other_party,
             started_at,
-        );
+        )
+        .with_transfer_targets(agent.transfer_targets.0.clone());
         let brain = services.brain.start(context, Arc::new(tools));
         let voice = phrases::voice_of(&agent);
         let turn = TurnMachine::new(services.config.turn_config(phrases::greeting_of(&agent)));
@@ -130,6 +134,7 @@ impl Call {
             reply: None,
             synthesis: None,
             hangup: None,
+            transfer_targets: agent.transfer_targets.0,
         })
     }
 
@@ -376,7 +381,14 @@ impl Call {
                     let _ = leg.commands.send(LegCommand::Hangup).await;
                 }
                 TurnAction::Transfer { target } => {
-                    let _ = leg.commands.send(LegCommand::Transfer(target)).await;
+                    // Whatever the brain says, a caller goes only where the operator allows.
+                    let command = if is_allowed_transfer(&self.transfer_targets, &target) {
+                        LegCommand::Transfer(target)
+                    } else {
+                        tracing::warn!(call_id = %self.call_id, %target, "transfer to an unconfigured target refused; hanging up");
+                        LegCommand::Hangup
+                    };
+                    let _ = leg.commands.send(command).await;
                 }
             }
         }

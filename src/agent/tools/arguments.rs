@@ -269,9 +269,7 @@ pub fn parse_lead(arguments: Value, name_required: bool) -> Result<LeadDetails, 
 pub fn parse_transfer(arguments: Value) -> Result<TransferCall, ToolError> {
     let raw: RawTransfer = decode(arguments)?;
     let target = raw.target.trim().to_string();
-    let is_sip =
-        (target.starts_with("sip:") || target.starts_with("sips:")) && target.contains('@');
-    if !is_e164(&target) && !is_sip {
+    if !is_transfer_target(&target) {
         return Err(invalid(format!(
             "target must be an E.164 number or a sip: URI, got {target:?}"
         )));
@@ -280,6 +278,33 @@ pub fn parse_transfer(arguments: Value) -> Result<TransferCall, ToolError> {
         target,
         reason: raw.reason,
     })
+}
+
+/// Whether `target` is well formed and one of the agent's configured `allowed` targets.
+pub fn is_allowed_transfer(allowed: &[String], target: &str) -> bool {
+    is_transfer_target(target) && allowed.iter().any(|a| a == target)
+}
+
+/// An E.164 number, or a `sip:`/`sips:` URI `user@host[;param=value]` of at most 256
+/// characters. The SIP character set is deliberately narrow: no whitespace or CR/LF (a new
+/// header line), no `<`, `>` or `"` (escaping the Refer-To brackets) and no `?` (URI headers,
+/// which a REFER target copies into the INVITE it causes).
+pub fn is_transfer_target(target: &str) -> bool {
+    if is_e164(target) {
+        return true;
+    }
+    let Some(rest) = target
+        .strip_prefix("sip:")
+        .or_else(|| target.strip_prefix("sips:"))
+    else {
+        return false;
+    };
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~+@:;=%".contains(c);
+    target.len() <= 256
+        && rest.chars().all(safe)
+        && rest
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty())
 }
 
 pub fn parse_end(arguments: Value) -> Result<(), ToolError> {
@@ -358,6 +383,28 @@ mod tests {
         assert!(parse_transfer(json!({"target": "+14155550100"})).is_ok());
         assert!(parse_transfer(json!({"target": "sip:desk@pbx.example.com"})).is_ok());
         assert!(message(parse_transfer(json!({"target": "the manager"}))).contains("E.164"));
+    }
+
+    #[test]
+    fn sip_targets_cannot_smuggle_headers() {
+        for forged in [
+            "sip:desk@pbx.example.com\r\nX-Evil: 1",
+            "sip:desk@pbx.example.com\nContact: <sip:toll@premium.example>",
+            "sip:desk@pbx.example.com>;x=<sip:toll@premium.example",
+            "sip:desk@pbx.example.com?Replaces=abc",
+            "sip:desk pbx@example.com",
+            "sip:@pbx.example.com",
+            "sip:desk@",
+        ] {
+            assert!(!is_transfer_target(forged), "{forged:?} accepted");
+        }
+        assert!(is_transfer_target(
+            "sips:desk@pbx.example.com;transport=tls"
+        ));
+        assert!(!is_transfer_target(&format!(
+            "sip:{}@x.example",
+            "a".repeat(260)
+        )));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct CallTools {
     started: Instant,
     /// The lead captured on this call: appointments link to it, `update_lead` defaults to it.
     lead_id: Mutex<Option<String>>,
+    /// The agent's `transfer_targets`: `transfer_call` goes nowhere else.
+    transfer_targets: Vec<String>,
 }
 
 impl CallTools {
@@ -48,7 +50,14 @@ impl CallTools {
             started_at,
             started: Instant::now(),
             lead_id: Mutex::new(None),
+            transfer_targets: Vec::new(),
         }
+    }
+
+    /// Allows `transfer_call` to these targets (none by default).
+    pub fn with_transfer_targets(mut self, targets: Vec<String>) -> Self {
+        self.transfer_targets = targets;
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -180,6 +189,25 @@ fn to_json(value: &impl serde::Serialize) -> Result<Value, ToolError> {
     serde_json::to_value(value).map_err(|e| ToolError::Failed(e.to_string()))
 }
 
+impl CallTools {
+    /// Only to a target configured on the agent: a number the caller dictates or the model
+    /// makes up is refused, so the engine cannot be talked into dialling premium numbers.
+    fn transfer(&self, args: Value) -> Result<Value, ToolError> {
+        let transfer = arguments::parse_transfer(args)?;
+        if !arguments::is_allowed_transfer(&self.transfer_targets, &transfer.target) {
+            tracing::warn!(call_id = %self.call_id, target = %transfer.target, "transfer to an unconfigured target refused");
+            return Err(ToolError::InvalidArguments(
+                if self.transfer_targets.is_empty() {
+                    "this agent has no transfer targets; offer to take a message instead".into()
+                } else {
+                    format!("target must be one of {}", self.transfer_targets.join(", "))
+                },
+            ));
+        }
+        Ok(json!({"action": "transfer", "target": transfer.target}))
+    }
+}
+
 impl ToolRunner for CallTools {
     fn specs(&self) -> Vec<ToolSpec> {
         call_tool_specs()
@@ -199,10 +227,7 @@ impl ToolRunner for CallTools {
                     arguments::parse_end(arguments)?;
                     Ok(json!({"action": "end_call"}))
                 }
-                arguments::TRANSFER_CALL => {
-                    let transfer = arguments::parse_transfer(arguments)?;
-                    Ok(json!({"action": "transfer", "target": transfer.target}))
-                }
+                arguments::TRANSFER_CALL => self.transfer(arguments),
                 other => Err(ToolError::Unknown(other.to_string())),
             }
         })
@@ -247,6 +272,10 @@ mod tests {
             "+14155550123".into(),
             started_at,
         )
+        .with_transfer_targets(vec![
+            "+14155550100".into(),
+            "sip:desk@pbx.example.com".into(),
+        ])
     }
 
     async fn events(store: &Store) -> Vec<String> {
@@ -448,5 +477,43 @@ mod tests {
             json!({"action": "transfer", "target": "+14155550100"})
         );
         assert_eq!(tools.specs().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn transfers_go_only_to_configured_targets() {
+        let store = store().await;
+        let tools = tools(&store);
+        for target in [
+            // A premium number the caller dictated or the model invented.
+            "+19005550199",
+            "sip:desk@pbx.example.com\r\nContact: <sip:toll@premium.example>",
+            "sip:desk@pbx.example.com?X-Evil=1",
+            "sip:desk@other.example.com",
+        ] {
+            let result = tools
+                .call("transfer_call", json!({ "target": target }))
+                .await;
+            assert!(
+                matches!(&result, Err(ToolError::InvalidArguments(m)) if m.contains("E.164") || m.contains("one of")),
+                "{target:?}: {result:?}"
+            );
+        }
+        assert!(
+            tools
+                .call(
+                    "transfer_call",
+                    json!({"target": "sip:desk@pbx.example.com"})
+                )
+                .await
+                .is_ok()
+        );
+        let unconfigured = tools_at(&store, Utc::now()).with_transfer_targets(Vec::new());
+        let refused = unconfigured
+            .call("transfer_call", json!({"target": "+14155550100"}))
+            .await;
+        assert!(
+            matches!(&refused, Err(ToolError::InvalidArguments(m)) if m.contains("no transfer targets")),
+            "{refused:?}"
+        );
     }
 }

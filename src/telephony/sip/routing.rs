@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::service::{CallHandler, OutboundStatus, Routing};
+use crate::agent::admission::{Admission, Refusal};
 use crate::agent::session::CallRoute;
 use crate::store::{CallOutcome, Scope, Store};
 use crate::telephony::dialer::OutboundCall;
@@ -17,20 +18,30 @@ pub type RunCall = Arc<dyn Fn(CallLeg, CallRoute) + Send + Sync>;
 
 pub struct StoreRouting {
     pub store: Store,
+    pub admission: Arc<Admission>,
     pub run: RunCall,
 }
 
 impl CallHandler for StoreRouting {
     fn route(&self, info: LegInfo) -> BoxFuture<'static, Routing> {
         let (store, run) = (self.store.clone(), self.run.clone());
+        let admission = self.admission.clone();
         Box::pin(async move {
-            match store.find_agent_by_phone(&info.to).await {
+            match store.find_agent_by_phone(&info.to, true).await {
                 Ok(Some(agent)) if agent.status == "active" => {
                     let scope = Scope {
                         workspace_id: agent.workspace_id.clone(),
                         live: agent.live,
                     };
-                    let route = CallRoute::new(agent.id, scope);
+                    let permit = match admission.admit(&store, &scope, None).await {
+                        Ok(permit) => permit,
+                        Err(refusal) => {
+                            tracing::warn!(to = %info.to, "SIP call refused: {refusal}");
+                            return refused(&refusal);
+                        }
+                    };
+                    let mut route = CallRoute::new(agent.id, scope);
+                    route.permit = Some(Arc::new(permit));
                     Routing::Answer(Box::new(move |leg| run(leg, route)))
                 }
                 Ok(Some(_)) => Routing::Reject {
@@ -80,7 +91,27 @@ impl CallHandler for StoreRouting {
         );
         route.call_id = Some(call.call_id);
         route.context = call.context;
+        route.permit = call.permit;
         (self.run)(leg, route);
+    }
+}
+
+/// The SIP answer to a call admission turned away: busy while a cap is reached, forbidden once
+/// the plan's minutes are used up.
+fn refused(refusal: &Refusal) -> Routing {
+    match refusal {
+        Refusal::EngineFull(_) | Refusal::WorkspaceFull(_) => Routing::Reject {
+            code: 486,
+            reason: "Busy Here",
+        },
+        Refusal::MinutesExhausted { .. } => Routing::Reject {
+            code: 403,
+            reason: "Call Minutes Exhausted",
+        },
+        Refusal::Store(_) => Routing::Reject {
+            code: 500,
+            reason: "Server Internal Error",
+        },
     }
 }
 
@@ -120,6 +151,7 @@ mod tests {
             prompt: None,
             knowledge_base_id: None,
             phone_number: Some(phone.into()),
+            transfer_targets: Vec::new(),
         };
         let agent = store
             .create_agent(&scope, new_agent("+15550100"))
@@ -139,6 +171,7 @@ mod tests {
         let seen = started.clone();
         let routing = StoreRouting {
             store: store.clone(),
+            admission: Admission::new(10, 10),
             run: Arc::new(move |_leg, route| seen.lock().unwrap().push(route)),
         };
         match routing.route(info("+15550100")).await {
@@ -171,6 +204,7 @@ mod tests {
             from: "+15550100".into(),
             to: "+15550999".into(),
             context: None,
+            permit: None,
         };
         routing.outbound_status(
             &outbound,
@@ -195,5 +229,57 @@ mod tests {
         }
         assert_eq!(status, "busy");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn test_agents_get_no_live_calls_and_admission_caps_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        let agent = |phone: &str| NewAgent {
+            name: "Desk".into(),
+            voice_id: "voice_sarah".into(),
+            greeting: None,
+            prompt: None,
+            knowledge_base_id: None,
+            phone_number: Some(phone.into()),
+            transfer_targets: Vec::new(),
+        };
+        let test_scope = Scope {
+            workspace_id: "ws_t".into(),
+            live: false,
+        };
+        let live_scope = Scope {
+            workspace_id: "ws_t".into(),
+            live: true,
+        };
+        store
+            .create_agent(&test_scope, agent("+15550777"))
+            .await
+            .unwrap();
+        store
+            .create_agent(&live_scope, agent("+15550778"))
+            .await
+            .unwrap();
+        let held: Arc<Mutex<Vec<CallRoute>>> = Arc::default();
+        let seen = held.clone();
+        let routing = StoreRouting {
+            store: store.clone(),
+            admission: Admission::new(1, 1),
+            run: Arc::new(move |_leg, route| seen.lock().unwrap().push(route)),
+        };
+        let code = |routing: Routing| match routing {
+            Routing::Reject { code, .. } => code,
+            Routing::Answer(start) => {
+                start(leg_pair(info("+15550778")).0);
+                200
+            }
+        };
+        assert_eq!(code(routing.route(info("+15550777")).await), 404);
+        assert_eq!(code(routing.route(info("+15550778")).await), 200);
+        assert_eq!(code(routing.route(info("+15550778")).await), 486);
+        held.lock().unwrap().clear();
+        assert_eq!(code(routing.route(info("+15550778")).await), 200);
     }
 }

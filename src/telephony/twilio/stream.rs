@@ -13,9 +13,10 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::codec::{StreamCodec, WIRE_FRAME_BYTES};
 use super::protocol::{self, Inbound, Start};
-use super::signature;
 use super::twiml::stream_url;
-use crate::agent::session::{CallRoute, CallServices, run_call};
+use super::webhook::unix_now;
+use super::{Auth, TwilioState, signature, stream_token, unconfigured};
+use crate::agent::session::{CallRoute, run_call};
 use crate::store::Scope;
 use crate::telephony::{Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair};
 
@@ -23,13 +24,23 @@ use crate::telephony::{Direction, HangupReason, LegCommand, LegEnd, LegEvent, Le
 /// not a Media Stream.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn upgrade(
-    State(services): State<Arc<CallServices>>,
+/// Largest WebSocket message accepted. Twilio's are a few hundred bytes (20 ms of base64
+/// μ-law plus JSON); anything near this is not a Media Stream.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+pub(crate) async fn upgrade(
+    State(state): State<Arc<TwilioState>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(token) = services.config.twilio_auth_token.as_deref() {
+    let services = &state.services;
+    let token = match state.auth() {
+        Auth::Token(token) => Some(token.to_string()),
+        Auth::Unsigned => None,
+        Auth::Unconfigured => return unconfigured("stream"),
+    };
+    if let Some(token) = &token {
         // Twilio signs the handshake like a webhook: the full wss:// URL, no parameters.
         let mut url = stream_url(&services.config.public_url());
         if let Some(query) = uri.query() {
@@ -44,10 +55,23 @@ pub async fn upgrade(
             return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
         }
     }
-    ws.on_upgrade(move |socket| handle(socket, services))
+    let Ok(slot) = state.streams.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max = services.config.twilio_max_streams,
+            "twilio stream refused: BOLTCALL_TWILIO_MAX_STREAMS streams are open"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many open streams").into_response();
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            handle(socket, state, token.as_deref()).await;
+            drop(slot);
+        })
 }
 
-async fn handle(mut socket: WebSocket, services: Arc<CallServices>) {
+async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&str>) {
+    let services = state.services.clone();
     let start = match tokio::time::timeout(START_TIMEOUT, wait_for_start(&mut socket)).await {
         Ok(Some(start)) => start,
         Ok(None) => return,
@@ -64,8 +88,25 @@ async fn handle(mut socket: WebSocket, services: Arc<CallServices>) {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let to = param("to");
-    let agent = match services.store.find_agent_by_phone(&to).await {
+    let (to, from) = (param("to"), param("from"));
+    if let Some(token) = token {
+        let now = unix_now();
+        let checked = stream_token::verify(
+            token,
+            &param(stream_token::PARAMETER),
+            &start.call_sid,
+            &to,
+            &from,
+            now,
+        )
+        .and_then(|expires_at| state.used_tokens.claim(&start.call_sid, expires_at, now));
+        if let Err(e) = checked {
+            tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream refused: {e}");
+            let _ = socket.close().await;
+            return;
+        }
+    }
+    let agent = match services.store.find_agent_by_phone(&to, true).await {
         Ok(Some(agent)) if agent.status == "active" => agent,
         Ok(_) => {
             tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream for no active agent");
@@ -73,6 +114,22 @@ async fn handle(mut socket: WebSocket, services: Arc<CallServices>) {
         }
         Err(e) => {
             tracing::error!(call_sid = %start.call_sid, "agent lookup failed: {e}");
+            return;
+        }
+    };
+    let scope = Scope {
+        workspace_id: agent.workspace_id.clone(),
+        live: agent.live,
+    };
+    let permit = match services
+        .admission
+        .admit(&services.store, &scope, None)
+        .await
+    {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream refused: {refusal}");
+            let _ = socket.close().await;
             return;
         }
     };
@@ -86,19 +143,14 @@ async fn handle(mut socket: WebSocket, services: Arc<CallServices>) {
     let info = LegInfo {
         transport: "twilio",
         carrier_call_id: start.call_sid.clone(),
-        from: param("from"),
+        from,
         to,
         direction: Direction::Inbound,
         parameters: start.custom_parameters.clone(),
     };
     let (leg, leg_end) = leg_pair(info);
-    let route = CallRoute::new(
-        agent.id.clone(),
-        Scope {
-            workspace_id: agent.workspace_id.clone(),
-            live: agent.live,
-        },
-    );
+    let mut route = CallRoute::new(agent.id.clone(), scope);
+    route.permit = Some(Arc::new(permit));
     let session = tokio::spawn(run_call(services, leg, route));
     let reason = shuttle(&mut socket, &start, &mut codec, leg_end).await;
     tracing::info!(call_sid = %start.call_sid, ?reason, "twilio stream ended");
@@ -136,20 +188,21 @@ async fn shuttle(
 ) -> HangupReason {
     let sid = start.stream_sid.as_str();
     let mut wire = [0u8; WIRE_FRAME_BYTES];
-    loop {
+    let mut dropped = DroppedFrames::default();
+    let reason = loop {
         tokio::select! {
             message = socket.next() => {
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(_))) | None => {
                         // Dropped without `stop`: the caller is gone all the same.
-                        return hang_up(&leg, HangupReason::Remote).await;
+                        break hang_up(&leg, HangupReason::Remote).await;
                     }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => {
                         // A reset socket is how most dropped calls look: the caller is gone.
                         tracing::info!(%sid, "twilio stream broke off: {e}");
-                        return hang_up(&leg, HangupReason::Remote).await;
+                        break hang_up(&leg, HangupReason::Remote).await;
                     }
                 };
                 match protocol::parse(&text) {
@@ -161,9 +214,7 @@ async fn shuttle(
                                 Ok(()) | Err(TrySendError::Closed(_)) => {}
                                 // The session is seconds behind: dropping audio beats
                                 // stalling the socket (and with it the agent's playout).
-                                Err(TrySendError::Full(_)) => {
-                                    tracing::warn!(%sid, "session behind; caller frame dropped")
-                                }
+                                Err(TrySendError::Full(_)) => dropped.count(sid),
                             }
                         });
                         if let Err(e) = sent {
@@ -176,7 +227,7 @@ async fn shuttle(
                     Ok(Inbound::Mark(name)) => {
                         let _ = leg.events.send(LegEvent::Mark(name)).await;
                     }
-                    Ok(Inbound::Stop) => return hang_up(&leg, HangupReason::Remote).await,
+                    Ok(Inbound::Stop) => break hang_up(&leg, HangupReason::Remote).await,
                     Ok(Inbound::Connected | Inbound::Start(_) | Inbound::OwnTrack) => {}
                     Err(e) => tracing::warn!(%sid, "skipping malformed twilio message: {e}"),
                 }
@@ -195,15 +246,37 @@ async fn shuttle(
                     Some(LegCommand::Transfer(target)) => {
                         // Media Streams cannot redirect a call; only Twilio's REST API can.
                         tracing::warn!(%sid, %target, "transfer is not supported on twilio streams; hanging up");
-                        return HangupReason::Local;
+                        break HangupReason::Local;
                     }
                     // Closing the socket ends `<Connect>`, and with no TwiML after it the call.
-                    Some(LegCommand::Hangup) | None => return HangupReason::Local,
+                    Some(LegCommand::Hangup) | None => break HangupReason::Local,
                 };
                 if let Err(e) = socket.send(Message::Text(out.into())).await {
-                    return hang_up(&leg, HangupReason::TransportError(e.to_string())).await;
+                    break hang_up(&leg, HangupReason::TransportError(e.to_string())).await;
                 }
             }
+        }
+    };
+    dropped.summarise(sid);
+    reason
+}
+
+/// Caller frames dropped because the session fell behind: counted, logged once when it
+/// starts and once as a total, not once per frame (a stalled session would flood the log).
+#[derive(Default)]
+struct DroppedFrames(u64);
+
+impl DroppedFrames {
+    fn count(&mut self, sid: &str) {
+        if self.0 == 0 {
+            tracing::warn!(%sid, "session behind; dropping caller frames");
+        }
+        self.0 += 1;
+    }
+
+    fn summarise(&self, sid: &str) {
+        if self.0 > 0 {
+            tracing::warn!(%sid, dropped = self.0, "caller frames dropped while the session was behind");
         }
     }
 }

@@ -8,8 +8,9 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::signature;
 use super::twiml::{Answer, stream_url};
+use super::{Auth, TwilioState, signature, stream_token, unconfigured};
+use crate::agent::admission::Refusal;
 use crate::agent::session::CallServices;
 use crate::store::{CallOutcome, NewCall, Scope};
 
@@ -17,13 +18,20 @@ const NOT_IN_SERVICE: &str = "The number you have called is not in service. Good
 const AGENT_PAUSED: &str =
     "Sorry, nobody can take your call right now. Please try again later. Goodbye.";
 const ENGINE_ERROR: &str = "Sorry, we cannot take your call right now. Goodbye.";
+const NO_MINUTES: &str = "Sorry, this line cannot take calls at the moment. Goodbye.";
 
-pub async fn voice(
-    State(services): State<Arc<CallServices>>,
+pub(crate) async fn voice(
+    State(state): State<Arc<TwilioState>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let services = &state.services;
+    let token = match state.auth() {
+        Auth::Token(token) => Some(token),
+        Auth::Unsigned => None,
+        Auth::Unconfigured => return unconfigured("voice"),
+    };
     let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -31,7 +39,7 @@ pub async fn voice(
         )
             .into_response();
     };
-    if let Some(token) = services.config.twilio_auth_token.as_deref() {
+    if let Some(token) = token {
         let url = format!(
             "{}{}",
             services.config.public_url(),
@@ -54,11 +62,17 @@ pub async fn voice(
             .unwrap_or_default()
     };
     let (to, from, call_sid) = (param("To"), param("From"), param("CallSid"));
-    twiml(answer(&services, &to, &from, &call_sid).await)
+    twiml(answer(services, token, &to, &from, &call_sid).await)
 }
 
-async fn answer(services: &CallServices, to: &str, from: &str, call_sid: &str) -> Answer {
-    let agent = match services.store.find_agent_by_phone(to).await {
+async fn answer(
+    services: &CallServices,
+    token: Option<&str>,
+    to: &str,
+    from: &str,
+    call_sid: &str,
+) -> Answer {
+    let agent = match services.store.find_agent_by_phone(to, true).await {
         Ok(Some(agent)) => agent,
         Ok(None) => {
             tracing::info!(%to, %call_sid, "twilio call to a number no agent answers");
@@ -73,11 +87,11 @@ async fn answer(services: &CallServices, to: &str, from: &str, call_sid: &str) -
             };
         }
     };
+    let scope = Scope {
+        workspace_id: agent.workspace_id.clone(),
+        live: agent.live,
+    };
     if agent.status != "active" {
-        let scope = Scope {
-            workspace_id: agent.workspace_id.clone(),
-            live: agent.live,
-        };
         if let Err(e) = record_missed(services, &scope, &agent.id, to, from, call_sid).await {
             tracing::error!(%call_sid, "cannot record the missed call: {e}");
         }
@@ -85,15 +99,43 @@ async fn answer(services: &CallServices, to: &str, from: &str, call_sid: &str) -
             message: AGENT_PAUSED.into(),
         };
     }
+    // A refusal now is a spoken one; the stream takes the call's own permit when it starts.
+    if let Err(refusal) = services
+        .admission
+        .admit(&services.store, &scope, None)
+        .await
+    {
+        tracing::warn!(%to, %call_sid, "twilio call refused: {refusal}");
+        return Answer::Reject {
+            message: match refusal {
+                Refusal::MinutesExhausted { .. } => NO_MINUTES.into(),
+                _ => ENGINE_ERROR.into(),
+            },
+        };
+    }
+    let mut parameters = vec![
+        ("agent_id".into(), agent.id),
+        ("call_sid".into(), call_sid.into()),
+        ("from".into(), from.into()),
+        ("to".into(), to.into()),
+    ];
+    if let Some(token) = token {
+        let expires_at = unix_now() + stream_token::TTL_SECS;
+        let minted = stream_token::mint(token, call_sid, to, from, expires_at);
+        parameters.push((stream_token::PARAMETER.into(), minted));
+    }
     Answer::Stream {
         url: stream_url(&services.config.public_url()),
-        parameters: vec![
-            ("agent_id".into(), agent.id),
-            ("call_sid".into(), call_sid.into()),
-            ("from".into(), from.into()),
-            ("to".into(), to.into()),
-        ],
+        parameters,
     }
+}
+
+/// Seconds since the Unix epoch: stream tokens' clock.
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A call to a paused agent: recorded, so the operator sees it (and gets `call.missed`).
