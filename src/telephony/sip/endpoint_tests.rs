@@ -283,6 +283,7 @@ fn reinvite_puts_the_call_on_hold_and_back() {
     let mut ep = endpoint_with(None, 0, t0);
     let tag = answered_call(&mut ep, t0);
     ep.handle_bytes(&request("ACK", "z9hG4bKa", 1, Some(&tag), ""), peer(), t0);
+    drain(&mut ep);
     ep.handle_bytes(
         &request("INVITE", "z9hG4bKh", 2, Some(&tag), &offer("sendonly")),
         peer(),
@@ -297,6 +298,7 @@ fn reinvite_puts_the_call_on_hold_and_back() {
     };
     assert_eq!(media.direction, MediaDirection::RecvOnly);
     ep.handle_bytes(&request("ACK", "z9hG4bKa2", 2, Some(&tag), ""), peer(), t0);
+    drain(&mut ep);
     ep.handle_bytes(
         &request("INVITE", "z9hG4bKr", 3, Some(&tag), &offer("sendrecv")),
         peer(),
