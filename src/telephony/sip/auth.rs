@@ -148,7 +148,10 @@ impl DigestVerifier {
             field("uri")?,
             field("response")?,
         );
-        if realm != self.realm || uri != request.uri || get(&params, "qop") != Some("auth") {
+        if realm != self.realm
+            || !uri_matches(uri, request.uri)
+            || get(&params, "qop") != Some("auth")
+        {
             return Err(AuthFailure::Forbidden);
         }
         let Some(issued) = self.nonce_time(nonce, request.source) else {
@@ -189,6 +192,20 @@ impl DigestVerifier {
         self.used.insert(nonce.to_string(), (issued, nc));
         Ok(user.to_string())
     }
+}
+
+/// The digest `uri` must be the Request-URI; a user agent that names only our host (sipp
+/// does) is accepted when host and port are the Request-URI's.
+fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    let host = |uri: &str| {
+        let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+        let rest = rest.split(';').next().unwrap_or(rest);
+        rest.rsplit_once('@')
+            .map_or(rest, |(_, h)| h)
+            .to_ascii_lowercase()
+    };
+    digest_uri == request_uri
+        || (!digest_uri.contains('@') && host(digest_uri) == host(request_uri))
 }
 
 /// Our answer to a trunk's challenge: the `Authorization`/`Proxy-Authorization` value.
