@@ -56,6 +56,19 @@ pub struct Config {
     pub sip_invite_rate: u32,
     /// Seconds without RTP before a call is hung up as dead.
     pub rtp_timeout_secs: u64,
+    /// SIP hardening: accept SDP naming a private media address from a public source.
+    pub sip_allow_private_media: bool,
+    /// Requests outside any dialog (OPTIONS, strays) per second per source; 0 is no limit.
+    pub sip_stray_request_rate: u32,
+    /// SIP server transactions held at most (new requests past it get 503).
+    pub sip_max_transactions: usize,
+    /// Open SIP TCP connections at most, in all and per source address.
+    pub sip_tcp_max_connections: usize,
+    pub sip_tcp_max_per_source: usize,
+    /// New SIP TCP connections per second per source (burst twice that); 0 is no limit.
+    pub sip_tcp_connect_rate: u32,
+    /// Seconds a SIP TCP connection may stay silent before it is closed.
+    pub sip_tcp_idle_secs: u64,
     pub webhook_allow_loopback: bool,
     /// `false` only for benchmarks.
     pub rate_limit: bool,
@@ -119,6 +132,13 @@ impl Default for Config {
             sip_users: Vec::new(),
             sip_invite_rate: 20,
             rtp_timeout_secs: 30,
+            sip_allow_private_media: false,
+            sip_stray_request_rate: 50,
+            sip_max_transactions: 10_000,
+            sip_tcp_max_connections: 1024,
+            sip_tcp_max_per_source: 32,
+            sip_tcp_connect_rate: 10,
+            sip_tcp_idle_secs: 300,
             webhook_allow_loopback: false,
             rate_limit: true,
             data_dir: PathBuf::from("./data"),
@@ -213,6 +233,27 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_RTP_TIMEOUT") {
             self.rtp_timeout_secs = parse_number("BOLTCALL_RTP_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_ALLOW_PRIVATE_MEDIA") {
+            self.sip_allow_private_media = parse_flag("BOLTCALL_SIP_ALLOW_PRIVATE_MEDIA", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_STRAY_REQUEST_RATE") {
+            self.sip_stray_request_rate = parse_number("BOLTCALL_SIP_STRAY_REQUEST_RATE", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_MAX_TRANSACTIONS") {
+            self.sip_max_transactions = parse_number("BOLTCALL_SIP_MAX_TRANSACTIONS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TCP_MAX_CONNECTIONS") {
+            self.sip_tcp_max_connections = parse_number("BOLTCALL_SIP_TCP_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TCP_MAX_PER_SOURCE") {
+            self.sip_tcp_max_per_source = parse_number("BOLTCALL_SIP_TCP_MAX_PER_SOURCE", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TCP_CONNECT_RATE") {
+            self.sip_tcp_connect_rate = parse_number("BOLTCALL_SIP_TCP_CONNECT_RATE", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_SIP_TCP_IDLE_SECS") {
+            self.sip_tcp_idle_secs = parse_number("BOLTCALL_SIP_TCP_IDLE_SECS", &v)?;
         }
         if let Some(v) = get("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK") {
             self.webhook_allow_loopback = parse_flag("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK", &v)?;

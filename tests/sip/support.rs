@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use boltcall::telephony::leg::{CallLeg, HangupReason, LegCommand, LegEvent};
 use boltcall::telephony::sip::service::{
-    CallHandler, OutboundStatus, Routing, SipService, SipSettings,
+    CallHandler, OutboundStatus, Routing, SipLimits, SipService, SipSettings,
 };
 use boltcall::telephony::{LegInfo, OutboundCall};
 use futures::future::BoxFuture;
@@ -275,6 +275,7 @@ pub fn settings() -> SipSettings {
         trunk_host: None,
         trunk_credentials: None,
         rtp_timeout: Duration::from_secs(5),
+        limits: SipLimits::default(),
     }
 }
 

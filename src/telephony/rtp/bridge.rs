@@ -2,7 +2,7 @@
 //! buffer as 16 kHz frames, one per 20 ms, and DTMF digits for the session, and packetizes
 //! the session's paced frames back.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -12,6 +12,7 @@ use media::rtp::rtcp::{self, SenderInfo};
 use media::rtp::{HEADER_LEN, Packetizer};
 
 use super::dtmf::DtmfReceiver;
+use super::latch::{Latch, Verdict};
 use super::playout::InboundAudio;
 use super::ports::RtpSocket;
 use super::stats::{ReceiveStats, ntp_now};
@@ -47,23 +48,33 @@ pub enum BridgeExit {
 }
 
 /// Runs until the call ends. `exits` carries hang-ups and transfer requests to signalling.
+/// `signalling_ip` is where the call's SIP came from (a NAT'd peer's RTP comes from there).
 pub async fn run_bridge(
     socket: RtpSocket,
     mut media: NegotiatedMedia,
+    signalling_ip: IpAddr,
     mut leg: LegEnd,
     mut control: mpsc::Receiver<BridgeControl>,
     exits: mpsc::Sender<BridgeExit>,
     inactivity: Duration,
 ) {
+    let mut latch = Latch::new(media.remote, signalling_ip, Instant::now().into_std());
     let exit = bridge_loop(
         &socket,
         &mut media,
+        &mut latch,
         &mut leg,
         &mut control,
         &exits,
         inactivity,
     )
     .await;
+    if latch.strangers() > 0 {
+        tracing::warn!(
+            strangers = latch.strangers(),
+            "RTP packets from sources other than the call's peer were dropped"
+        );
+    }
     match exit {
         BridgeExit::Stopped => {}
         BridgeExit::MediaTimeout => {
@@ -79,13 +90,6 @@ pub async fn run_bridge(
     }
 }
 
-fn receiving(direction: MediaDirection) -> bool {
-    matches!(
-        direction,
-        MediaDirection::SendRecv | MediaDirection::RecvOnly
-    )
-}
-
 fn sending(direction: MediaDirection) -> bool {
     matches!(
         direction,
@@ -96,6 +100,7 @@ fn sending(direction: MediaDirection) -> bool {
 async fn bridge_loop(
     socket: &RtpSocket,
     media: &mut NegotiatedMedia,
+    latch: &mut Latch,
     leg: &mut LegEnd,
     control: &mut mpsc::Receiver<BridgeControl>,
     exits: &mpsc::Sender<BridgeExit>,
@@ -110,9 +115,6 @@ async fn bridge_loop(
         }
     };
     let mut dtmf = DtmfReceiver::default();
-    // Symmetric RTP: send where the peer's packets come from once we have seen one.
-    let mut remote: SocketAddr = media.remote;
-    let mut latched = false;
     let mut packetizer = Packetizer::new(
         rand::random(),
         media.payload_type,
@@ -137,15 +139,20 @@ async fn bridge_loop(
     let mut dropped_frames = 0u64;
     loop {
         let deadline = last_rx + inactivity;
-        let watch_inactivity = receiving(media.direction);
+        // A peer that only receives still sends RTCP, so even a call we only send on stays
+        // under the timeout: nobody can point our audio at a third party for long.
+        let watch_inactivity = media.direction != MediaDirection::Inactive;
         tokio::select! {
             received = socket.rtp.recv_from(&mut recv_buf) => {
                 let Ok((n, from)) = received else { continue };
-                if !latched {
-                    remote = from;
-                    latched = true;
-                } else if from != remote {
-                    continue; // not the peer we latched to
+                match latch.check(from, Instant::now().into_std()) {
+                    Verdict::Accept => {}
+                    Verdict::Stranger { first } => {
+                        if first {
+                            tracing::warn!(%from, peer = %latch.target(), "dropping RTP from a stranger");
+                        }
+                        continue;
+                    }
                 }
                 last_rx = Instant::now();
                 let Ok(packet) = media::rtp::parse(&recv_buf[..n]) else { continue };
@@ -189,7 +196,7 @@ async fn bridge_loop(
                         continue;
                     };
                     first_packet = false;
-                    let _ = socket.rtp.send_to(&send_buf[..len], remote).await;
+                    let _ = socket.rtp.send_to(&send_buf[..len], latch.target()).await;
                     sent_packets = sent_packets.wrapping_add(1);
                     sent_octets = sent_octets.wrapping_add(size as u32);
                 }
@@ -211,11 +218,8 @@ async fn bridge_loop(
             },
             message = control.recv() => match message {
                 Some(BridgeControl::Media(new)) => {
-                    if new.remote != media.remote {
-                        // A new address from signalling: follow it and latch afresh.
-                        remote = new.remote;
-                        latched = false;
-                    }
+                    // A new address from the dialog's peer: follow it and latch afresh.
+                    latch.repoint(new.remote, Instant::now().into_std());
                     if new.payload_type != media.payload_type
                         && let Ok(new_codec) = VoiceCodec::new(new.codec)
                     {
@@ -240,8 +244,14 @@ async fn bridge_loop(
             _ = sleep_until(deadline), if watch_inactivity => {
                 return BridgeExit::MediaTimeout;
             }
-            // The peer's reports are read only to keep the socket drained.
-            _ = socket.rtcp.recv_from(&mut rtcp_in) => {}
+            // The peer's reports keep a send-only call alive; anyone else's are drained.
+            received = socket.rtcp.recv_from(&mut rtcp_in) => {
+                if let Ok((_, from)) = received
+                    && from.ip().to_canonical() == latch.target().ip().to_canonical()
+                {
+                    last_rx = Instant::now();
+                }
+            }
             _ = sleep_until(report_at) => {
                 report_at += RTCP_INTERVAL;
                 let info = SenderInfo {
@@ -252,6 +262,7 @@ async fn bridge_loop(
                 };
                 let block = stats.report_block();
                 if let Ok(len) = rtcp::write_sender_report(packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
+                    let remote = latch.target();
                     let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
                     let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;
                 }

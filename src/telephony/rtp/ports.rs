@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::UdpSocket;
 
@@ -18,28 +17,25 @@ impl RtpSocket {
     }
 }
 
-/// Hands out port pairs round-robin; a pair in use (bind fails) is skipped, so the pool needs
-/// no bookkeeping of its own when calls end.
+/// Hands out port pairs from a random place in the range, so nobody can predict (and flood
+/// ahead of time) the port the next call gets; a pair in use (bind fails) is skipped, so the
+/// pool needs no bookkeeping of its own when calls end.
 pub struct PortPool {
     low: u16,
     pairs: u32,
-    next: AtomicU32,
 }
 
 impl PortPool {
     pub fn new(low: u16, high: u16) -> Self {
         let low = low + low % 2;
         let pairs = (high.saturating_sub(low) as u32).div_ceil(2);
-        PortPool {
-            low,
-            pairs,
-            next: AtomicU32::new(0),
-        }
+        PortPool { low, pairs }
     }
 
     pub async fn bind(&self, ip: IpAddr) -> io::Result<RtpSocket> {
-        for _ in 0..self.pairs {
-            let index = self.next.fetch_add(1, Ordering::Relaxed) % self.pairs.max(1);
+        let start = rand::random::<u32>() % self.pairs.max(1);
+        for step in 0..self.pairs {
+            let index = (start + step) % self.pairs;
             let port = self.low as u32 + 2 * index;
             let (Ok(rtp_port), Ok(rtcp_port)) = (u16::try_from(port), u16::try_from(port + 1))
             else {
@@ -83,5 +79,21 @@ mod tests {
             pool.bind(ip).await.unwrap().local_addr().unwrap().port(),
             pa
         );
+    }
+
+    #[tokio::test]
+    async fn the_next_port_cannot_be_predicted() {
+        let pool = PortPool::new(42000, 43999);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(pool.bind(ip).await.unwrap());
+        }
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect();
+        // Round-robin handed out p, p+2, p+4…: a flood of the next few ports found the call.
+        assert!(ports.windows(2).any(|w| w[1] != w[0] + 2), "{ports:?}");
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP Digest authentication for SIP (RFC 2617 / RFC 8760, MD5, qop=auth): challenges and
 //! checks for inbound requests, answers to a trunk's challenges for outbound ones.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use md5::{Digest, Md5};
 
@@ -69,12 +71,25 @@ pub enum AuthFailure {
     Forbidden,
 }
 
-/// Issues and checks digest challenges. Nonces are stateless: `<time>.<mac>` where the MAC
-/// binds the time to a per-process secret, so no table grows with unanswered challenges.
+/// The request whose credentials are checked.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The Request-URI: the digest's `uri` must name it, or the answer was made for another.
+    pub uri: &'a str,
+    /// Where the request came from: a nonce is only good from the address it was issued to.
+    pub source: IpAddr,
+}
+
+/// Issues and checks digest challenges. Nonces are `<time>.<mac>` where the MAC binds the time
+/// and the client's address to a per-process secret, so unanswered challenges cost no state.
+/// Only nonces that passed a full check are remembered, with the highest `nc` seen, so a
+/// captured answer cannot be replayed while its nonce is fresh.
 pub struct DigestVerifier {
     realm: String,
     users: Vec<(String, String)>,
     secret: String,
+    /// Nonce → (issue time, highest `nc` accepted).
+    used: HashMap<String, (u64, u32)>,
 }
 
 impl DigestVerifier {
@@ -83,29 +98,31 @@ impl DigestVerifier {
             realm,
             users,
             secret,
+            used: HashMap::new(),
         }
     }
 
-    fn nonce(&self, now_secs: u64) -> String {
-        let mac = md5_hex(&format!("{now_secs}:{}", self.secret));
-        format!("{now_secs}.{mac}")
+    fn mac(&self, time: u64, source: IpAddr) -> String {
+        md5_hex(&format!("{time}:{}:{}", source.to_canonical(), self.secret))
     }
 
-    fn nonce_fresh(&self, nonce: &str, now_secs: u64) -> Option<bool> {
+    fn nonce(&self, now_secs: u64, source: IpAddr) -> String {
+        format!("{now_secs}.{}", self.mac(now_secs, source))
+    }
+
+    /// `None` for a nonce we did not issue to `source`; else its issue time.
+    fn nonce_time(&self, nonce: &str, source: IpAddr) -> Option<u64> {
         let (time, mac) = nonce.split_once('.')?;
         let time: u64 = time.parse().ok()?;
-        if md5_hex(&format!("{time}:{}", self.secret)) != mac {
-            return None;
-        }
-        Some(now_secs.saturating_sub(time) <= NONCE_LIFETIME_SECS)
+        (self.mac(time, source) == mac).then_some(time)
     }
 
-    /// The `WWW-Authenticate`/`Proxy-Authenticate` value for a 401/407.
-    pub fn challenge(&self, now_secs: u64, stale: bool) -> String {
+    /// The `WWW-Authenticate`/`Proxy-Authenticate` value for a 401/407 to `source`.
+    pub fn challenge(&self, now_secs: u64, source: IpAddr, stale: bool) -> String {
         let mut out = format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
             self.realm,
-            self.nonce(now_secs)
+            self.nonce(now_secs, source)
         );
         if stale {
             out.push_str(", stale=true");
@@ -113,11 +130,11 @@ impl DigestVerifier {
         out
     }
 
-    /// Checks an `Authorization` header for `method`; `None` header means "not sent".
+    /// Checks an `Authorization` header for `request`; `None` header means "not sent".
     pub fn verify(
-        &self,
+        &mut self,
         header: Option<&str>,
-        method: &str,
+        request: &Request,
         now_secs: u64,
     ) -> Result<String, AuthFailure> {
         let params = header
@@ -131,32 +148,64 @@ impl DigestVerifier {
             field("uri")?,
             field("response")?,
         );
-        if realm != self.realm {
+        if realm != self.realm
+            || !uri_matches(uri, request.uri)
+            || get(&params, "qop") != Some("auth")
+        {
             return Err(AuthFailure::Forbidden);
         }
-        match self.nonce_fresh(nonce, now_secs) {
-            None => return Err(AuthFailure::Challenge { stale: false }),
-            Some(false) => return Err(AuthFailure::Challenge { stale: true }),
-            Some(true) => {}
+        let Some(issued) = self.nonce_time(nonce, request.source) else {
+            return Err(AuthFailure::Challenge { stale: false });
+        };
+        if now_secs.saturating_sub(issued) > NONCE_LIFETIME_SECS {
+            return Err(AuthFailure::Challenge { stale: true });
         }
         let (_, password) = self
             .users
             .iter()
             .find(|(u, _)| u == user)
             .ok_or(AuthFailure::Forbidden)?;
-        let qop = match get(&params, "qop") {
-            Some("auth") => Some((field("nc")?, field("cnonce")?)),
-            Some(_) => return Err(AuthFailure::Forbidden),
-            None => None,
-        };
-        let expected = response(user, realm, password, method, uri, nonce, qop);
+        let (nc_text, cnonce) = (field("nc")?, field("cnonce")?);
+        let nc = u32::from_str_radix(nc_text, 16).map_err(|_| AuthFailure::Forbidden)?;
+        let expected = response(
+            user,
+            realm,
+            password,
+            request.method,
+            uri,
+            nonce,
+            Some((nc_text, cnonce)),
+        );
         // Constant-time compare: the response is a password-derived secret.
-        if subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into() {
-            Ok(user.to_string())
-        } else {
-            Err(AuthFailure::Forbidden)
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            given.as_bytes(),
+        )) {
+            return Err(AuthFailure::Forbidden);
         }
+        // A replay repeats an `nc` already used with this nonce: make the sender start over.
+        if self.used.get(nonce).is_some_and(|(_, last)| nc <= *last) {
+            return Err(AuthFailure::Challenge { stale: true });
+        }
+        self.used
+            .retain(|_, (time, _)| now_secs.saturating_sub(*time) <= NONCE_LIFETIME_SECS);
+        self.used.insert(nonce.to_string(), (issued, nc));
+        Ok(user.to_string())
     }
+}
+
+/// The digest `uri` must be the Request-URI; a user agent that names only our host (sipp
+/// does) is accepted when host and port are the Request-URI's.
+fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    let host = |uri: &str| {
+        let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+        let rest = rest.split(';').next().unwrap_or(rest);
+        rest.rsplit_once('@')
+            .map_or(rest, |(_, h)| h)
+            .to_ascii_lowercase()
+    };
+    digest_uri == request_uri
+        || (!digest_uri.contains('@') && host(digest_uri) == host(request_uri))
 }
 
 /// Our answer to a trunk's challenge: the `Authorization`/`Proxy-Authorization` value.
@@ -226,29 +275,86 @@ mod tests {
         assert_eq!(got, "6629fae49393a05397450978507c4ef1");
     }
 
+    const URI: &str = "sip:+1@h";
+
+    fn invite(source: &str) -> Request<'static> {
+        Request {
+            method: "INVITE",
+            uri: URI,
+            source: source.parse().unwrap(),
+        }
+    }
+
     #[test]
     fn our_answer_passes_our_check_and_a_wrong_password_does_not() {
-        let v = verifier();
-        let challenge = v.challenge(1000, false);
-        let good = authorize(&challenge, "trunk", "s3cret", "INVITE", "sip:+1@h", "c1").unwrap();
-        assert_eq!(v.verify(Some(&good), "INVITE", 1010), Ok("trunk".into()));
-        let bad = authorize(&challenge, "trunk", "nope", "INVITE", "sip:+1@h", "c1").unwrap();
+        let mut v = verifier();
+        let from = invite("192.0.2.1");
+        let challenge = v.challenge(1000, from.source, false);
+        let bad = authorize(&challenge, "trunk", "nope", "INVITE", URI, "c1").unwrap();
         assert_eq!(
-            v.verify(Some(&bad), "INVITE", 1010),
+            v.verify(Some(&bad), &from, 1010),
             Err(AuthFailure::Forbidden)
         );
+        let good = authorize(&challenge, "trunk", "s3cret", "INVITE", URI, "c1").unwrap();
         assert_eq!(
-            v.verify(Some(&good), "INVITE", 1000 + NONCE_LIFETIME_SECS + 1),
+            v.verify(Some(&good), &from, 1000 + NONCE_LIFETIME_SECS + 1),
             Err(AuthFailure::Challenge { stale: true })
         );
         assert_eq!(
-            v.verify(None, "INVITE", 1000),
+            v.verify(None, &from, 1000),
             Err(AuthFailure::Challenge { stale: false })
         );
         let forged = good.replace("1000.", "1001.");
         assert_eq!(
-            v.verify(Some(&forged), "INVITE", 1010),
+            v.verify(Some(&forged), &from, 1010),
             Err(AuthFailure::Challenge { stale: false })
         );
+        assert_eq!(v.verify(Some(&good), &from, 1010), Ok("trunk".into()));
+    }
+
+    #[test]
+    fn replays_other_sources_other_uris_and_missing_qop_are_refused() {
+        let mut v = verifier();
+        let from = invite("192.0.2.1");
+        let challenge = v.challenge(1000, from.source, false);
+        let good = authorize(&challenge, "trunk", "s3cret", "INVITE", URI, "c1").unwrap();
+        // The nonce was issued to 192.0.2.1: from anywhere else it is not ours.
+        assert_eq!(
+            v.verify(Some(&good), &invite("192.0.2.99"), 1010),
+            Err(AuthFailure::Challenge { stale: false })
+        );
+        assert_eq!(v.verify(Some(&good), &from, 1010), Ok("trunk".into()));
+        // The same answer again (same nc) is a replay.
+        assert_eq!(
+            v.verify(Some(&good), &from, 1011),
+            Err(AuthFailure::Challenge { stale: true })
+        );
+        // A valid answer made for another Request-URI does not authorise this one.
+        let other = Request {
+            uri: "sip:+1999@h",
+            ..invite("192.0.2.1")
+        };
+        let fresh = v.challenge(1020, from.source, false);
+        let elsewhere = authorize(&fresh, "trunk", "s3cret", "INVITE", URI, "c2").unwrap();
+        assert_eq!(
+            v.verify(Some(&elsewhere), &other, 1021),
+            Err(AuthFailure::Forbidden)
+        );
+        // RFC 2069 answers (no qop, so no nc to track) are refused.
+        let legacy = authorize(
+            &fresh.replace(", qop=\"auth\"", ""),
+            "trunk",
+            "s3cret",
+            "INVITE",
+            URI,
+            "c3",
+        )
+        .unwrap();
+        assert!(!legacy.contains("qop"));
+        assert_eq!(
+            v.verify(Some(&legacy), &from, 1021),
+            Err(AuthFailure::Forbidden)
+        );
+        assert_eq!(v.verify(Some(&elsewhere), &from, 1021), Ok("trunk".into()));
     }
 }

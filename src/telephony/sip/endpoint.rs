@@ -4,11 +4,12 @@
 //! request anywhere, so it cannot be used as an open relay.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::auth::{self, AuthFailure, DigestVerifier};
 use super::dialog::{Dialog, DialogState, Peer, PendingOk, Role, contact};
+use super::media_policy::media_address_allowed;
 use super::message::{ParseError, SipMessage, addr_uri, param, uri_user};
 use super::policy::{Admission, SourcePolicy};
 use super::sdp::{self, Codec, NegotiatedMedia, SessionDescription};
@@ -24,6 +25,14 @@ pub struct EndpointConfig {
     pub codecs: Vec<Codec>,
     /// Who may send us INVITEs, and how often.
     pub policy: SourcePolicy,
+    /// How many requests outside any dialog (OPTIONS, strays, junk) a source may send per
+    /// second; they are answered without keeping state, and beyond the rate dropped.
+    pub stray_requests: SourcePolicy,
+    /// Server transactions kept at most; new requests past it get a stateless 503.
+    pub max_transactions: usize,
+    /// Accept SDP naming a private address from a public signalling source (NAT'd trunks
+    /// that need it); multicast and unspecified addresses are refused regardless.
+    pub allow_private_media: bool,
     /// When set, inbound INVITEs must carry valid digest credentials.
     pub digest: Option<DigestVerifier>,
     /// Our credentials toward the trunk, answered when it challenges our INVITEs.
@@ -72,6 +81,10 @@ pub enum Progress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Incoming(Box<IncomingCall>),
+    /// The ACK for our answer arrived: the caller is real, media and the session may start.
+    Acknowledged {
+        call_id: String,
+    },
     /// A re-INVITE changed the media (hold, resume, new address).
     MediaChanged {
         call_id: String,
@@ -167,6 +180,46 @@ impl Endpoint {
         self.dialogs.len()
     }
 
+    /// Where a call's signalling comes from (a NAT'd peer's RTP comes from the same IP).
+    pub fn peer_ip(&self, call_id: &str) -> Option<IpAddr> {
+        self.dialogs.get(call_id).map(|d| d.peer.addr.ip())
+    }
+
+    /// Server and client transactions held right now.
+    pub fn transactions(&self) -> usize {
+        self.server_txs.len() + self.client_txs.len()
+    }
+
+    /// Whether an in-dialog request belongs to a dialog we hold: same Call-ID, both tags, and
+    /// the dialog's own peer as the source — knowing the Call-ID alone is not enough.
+    fn in_dialog(&self, req: &SipMessage, peer: Peer) -> bool {
+        let Some(dialog) = self.dialogs.get(req.call_id()) else {
+            return false;
+        };
+        let tag = |value: &str| param(value, "tag").map(str::to_string);
+        let to_tag = tag(req.header("To").unwrap_or_default());
+        let from_tag = tag(req.header("From").unwrap_or_default());
+        to_tag.is_some()
+            && to_tag == tag(&dialog.local_party)
+            && from_tag == tag(&dialog.remote_party)
+            && peer.addr.ip().to_canonical() == dialog.peer.addr.ip().to_canonical()
+    }
+
+    /// Whether a CANCEL names an INVITE still pending from the same source.
+    fn cancels_pending_invite(&self, req: &SipMessage, peer: Peer) -> bool {
+        let branch = req.top_branch().unwrap_or_default().to_string();
+        let pending = self
+            .server_txs
+            .get(&(branch.clone(), "INVITE".to_string()))
+            .is_some_and(|(tx, tx_peer)| !tx.has_final() && tx_peer.addr.ip() == peer.addr.ip());
+        pending
+            && self.dialogs.get(req.call_id()).is_some_and(|d| {
+                d.invite
+                    .as_ref()
+                    .is_some_and(|i| i.top_branch() == Some(branch.as_str()))
+            })
+    }
+
     fn unix(&self, now: Instant) -> u64 {
         self.epoch_unix + now.saturating_duration_since(self.epoch).as_secs()
     }
@@ -217,7 +270,7 @@ impl Endpoint {
         let method = req.method().unwrap_or_default().to_string();
         let branch = req.top_branch().unwrap_or_default().to_string();
         if method == "ACK" {
-            self.handle_ack(&req, &branch, now);
+            self.handle_ack(&req, &branch, peer, now);
             return;
         }
         let key = (branch.clone(), method.clone());
@@ -229,32 +282,70 @@ impl Endpoint {
             }
             return;
         }
-        if req.cseq().is_none_or(|(_, m)| m != method) {
-            self.respond_once(&req, peer, 400, "Bad Request (CSeq method)", now);
+        let has_to_tag = param(req.header("To").unwrap_or_default(), "tag").is_some();
+        let cseq_ok = req.cseq().is_some_and(|(_, m)| m == method);
+        // Only a new call or a request of a dialog we hold keeps a transaction; everything
+        // else is answered statelessly, so junk cannot grow the transaction table.
+        let stateful = cseq_ok
+            && match method.as_str() {
+                "INVITE" => !has_to_tag || self.in_dialog(&req, peer),
+                "BYE" | "NOTIFY" => self.in_dialog(&req, peer),
+                "CANCEL" => self.cancels_pending_invite(&req, peer),
+                _ => false,
+            };
+        if !stateful {
+            if self.config.stray_requests.admit(peer.addr.ip(), now) == Admission::Allowed {
+                self.answer_stray(&req, &method, cseq_ok, peer, now);
+            }
+            return;
+        }
+        if self.server_txs.len() >= self.config.max_transactions {
+            let mut res = SipMessage::response_to(&req, 503, "Service Unavailable");
+            res.add_header("Retry-After", "5");
+            self.respond(&req, res, peer, now);
             return;
         }
         let tx = ServerTransaction::new(method == "INVITE", peer.transport.reliable());
         self.server_txs.insert(key, (tx, peer));
-        let in_dialog = param(req.header("To").unwrap_or_default(), "tag").is_some();
         match method.as_str() {
-            "INVITE" if in_dialog => self.handle_reinvite(req, peer, now),
+            "INVITE" if has_to_tag => self.handle_reinvite(req, peer, now),
             "INVITE" => self.handle_invite(req, peer, now),
             "CANCEL" => self.handle_cancel(req, peer, now),
             "BYE" => self.handle_bye(req, peer, now),
+            _ => self.handle_notify(req, peer, now),
+        }
+    }
+
+    /// The stateless answer to a request outside any dialog we hold.
+    fn answer_stray(
+        &mut self,
+        req: &SipMessage,
+        method: &str,
+        cseq_ok: bool,
+        peer: Peer,
+        now: Instant,
+    ) {
+        if !cseq_ok {
+            self.respond_once(req, peer, 400, "Bad Request (CSeq method)", now);
+            return;
+        }
+        match method {
+            "INVITE" | "BYE" | "NOTIFY" | "CANCEL" => {
+                self.respond_once(req, peer, 481, "Call/Transaction Does Not Exist", now);
+            }
             "OPTIONS" => {
-                let mut res = SipMessage::response_to(&req, 200, "OK");
+                let mut res = SipMessage::response_to(req, 200, "OK");
                 res.add_header("Allow", ALLOW);
                 res.add_header("Accept", "application/sdp");
-                self.respond(&req, res, peer, now);
+                self.respond(req, res, peer, now);
             }
-            "NOTIFY" => self.handle_notify(req, peer, now),
-            "REFER" => self.respond_once(&req, peer, 603, "Decline", now),
+            "REFER" => self.respond_once(req, peer, 603, "Decline", now),
             "PRACK" | "UPDATE" | "INFO" | "SUBSCRIBE" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
-                let mut res = SipMessage::response_to(&req, 405, "Method Not Allowed");
+                let mut res = SipMessage::response_to(req, 405, "Method Not Allowed");
                 res.add_header("Allow", ALLOW);
-                self.respond(&req, res, peer, now);
+                self.respond(req, res, peer, now);
             }
-            _ => self.respond_once(&req, peer, 501, "Not Implemented", now),
+            _ => self.respond_once(req, peer, 501, "Not Implemented", now),
         }
     }
 
@@ -321,12 +412,17 @@ impl Endpoint {
                 return;
             }
         }
-        if let Some(verifier) = &self.config.digest {
-            let unix = self.unix(now);
-            match verifier.verify(req.header("Authorization"), "INVITE", unix) {
+        let unix = self.unix(now);
+        if let Some(verifier) = &mut self.config.digest {
+            let request = auth::Request {
+                method: "INVITE",
+                uri: req.uri().unwrap_or_default(),
+                source: peer.addr.ip(),
+            };
+            match verifier.verify(req.header("Authorization"), &request, unix) {
                 Ok(_) => {}
                 Err(AuthFailure::Challenge { stale }) => {
-                    let challenge = verifier.challenge(unix, stale);
+                    let challenge = verifier.challenge(unix, peer.addr.ip(), stale);
                     let mut res = SipMessage::response_to(&req, 401, "Unauthorized");
                     res.add_header("WWW-Authenticate", challenge);
                     self.respond(&req, res, peer, now);
@@ -361,6 +457,10 @@ impl Endpoint {
                 return;
             }
         };
+        if !self.media_acceptable(&media, peer) {
+            self.refuse_media_address(&req, peer, now);
+            return;
+        }
         self.respond_once(&req, peer, 100, "Trying", now);
         let parameters = req
             .headers
@@ -399,6 +499,22 @@ impl Endpoint {
             media,
             parameters,
         })));
+    }
+
+    /// Our RTP must not go to a multicast or unspecified address, nor — from a public
+    /// signalling source — to a private one: a forged INVITE would aim it at a third party.
+    fn media_acceptable(&self, media: &NegotiatedMedia, peer: Peer) -> bool {
+        media_address_allowed(
+            media.remote.ip(),
+            peer.addr.ip(),
+            self.config.allow_private_media,
+        )
+    }
+
+    fn refuse_media_address(&mut self, req: &SipMessage, peer: Peer, now: Instant) {
+        let mut res = SipMessage::response_to(req, 488, "Not Acceptable Here");
+        res.add_header("Warning", "305 boltcall \"Incompatible media address\"");
+        self.respond(req, res, peer, now);
     }
 
     /// Answers a waiting inbound call: 180 then 200 with our SDP answer.
@@ -475,21 +591,30 @@ impl Endpoint {
         Ok(())
     }
 
-    fn handle_ack(&mut self, req: &SipMessage, branch: &str, now: Instant) {
+    fn handle_ack(&mut self, req: &SipMessage, branch: &str, peer: Peer, now: Instant) {
         let key = (branch.to_string(), "INVITE".to_string());
-        if let Some((tx, _)) = self.server_txs.get_mut(&key)
+        if let Some((tx, tx_peer)) = self.server_txs.get_mut(&key)
+            && tx_peer.addr.ip() == peer.addr.ip()
             && tx.ack(now)
         {
             return; // it acknowledged a non-2xx final
         }
-        if let Some(dialog) = self.dialogs.get_mut(req.call_id()) {
-            dialog.pending_ok = None;
+        // A 2xx ACK must carry our To tag, which only the real caller saw.
+        if !self.in_dialog(req, peer) {
+            return;
+        }
+        let call_id = req.call_id().to_string();
+        if let Some(dialog) = self.dialogs.get_mut(&call_id)
+            && dialog.pending_ok.take().is_some()
+        {
+            self.event(Event::Acknowledged { call_id });
         }
     }
 
     fn handle_reinvite(&mut self, req: SipMessage, peer: Peer, now: Instant) {
         let local = self.config.local_addr;
         let codecs = self.config.codecs.clone();
+        let allow_private = self.config.allow_private_media;
         let Some(dialog) = self.dialogs.get_mut(req.call_id()) else {
             self.respond_once(&req, peer, 481, "Call/Transaction Does Not Exist", now);
             return;
@@ -504,6 +629,13 @@ impl Endpoint {
         let media = SessionDescription::parse(&req.body).and_then(|sdp| sdp.negotiate(&preference));
         let Ok(media) = media else {
             self.respond_once(&req, peer, 488, "Not Acceptable Here", now);
+            return;
+        };
+        if !media_address_allowed(media.remote.ip(), peer.addr.ip(), allow_private) {
+            self.refuse_media_address(&req, peer, now);
+            return;
+        }
+        let Some(dialog) = self.dialogs.get_mut(req.call_id()) else {
             return;
         };
         dialog.media = Some(media);
@@ -531,17 +663,8 @@ impl Endpoint {
         self.event(Event::MediaChanged { call_id, media });
     }
 
+    /// A CANCEL already matched to its pending INVITE (`cancels_pending_invite`).
     fn handle_cancel(&mut self, req: SipMessage, peer: Peer, now: Instant) {
-        let branch = req.top_branch().unwrap_or_default().to_string();
-        let invite_key = (branch, "INVITE".to_string());
-        let pending = self
-            .server_txs
-            .get(&invite_key)
-            .is_some_and(|(tx, _)| !tx.has_final());
-        if !pending {
-            self.respond_once(&req, peer, 481, "Call/Transaction Does Not Exist", now);
-            return;
-        }
         self.respond_once(&req, peer, 200, "OK", now);
         let call_id = req.call_id().to_string();
         if let Some(dialog) = self.dialogs.remove(&call_id)

@@ -11,22 +11,25 @@ use super::policy::SourcePolicy;
 use super::sdp::{Codec, MediaDirection, SessionDescription};
 use super::transaction::T1;
 
-const TRUNK: &str = "192.0.2.10:5060";
-const MEDIA: &str = "127.0.0.1:20000";
+pub(super) const TRUNK: &str = "192.0.2.10:5060";
+pub(super) const MEDIA: &str = "127.0.0.1:20000";
 
-fn peer() -> Peer {
+pub(super) fn peer() -> Peer {
     Peer {
         addr: TRUNK.parse().unwrap(),
         transport: Transport::Udp,
     }
 }
 
-fn endpoint_with(digest: Option<DigestVerifier>, rate: u32, t0: Instant) -> Endpoint {
+pub(super) fn endpoint_with(digest: Option<DigestVerifier>, rate: u32, t0: Instant) -> Endpoint {
     Endpoint::new(
         EndpointConfig {
             local_addr: "127.0.0.1:5060".parse().unwrap(),
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             policy: SourcePolicy::new(Vec::new(), rate),
+            stray_requests: SourcePolicy::new(Vec::new(), 0),
+            max_transactions: 10_000,
+            allow_private_media: false,
             digest,
             trunk_credentials: Some(("acct".into(), "pw".into())),
         },
@@ -35,14 +38,20 @@ fn endpoint_with(digest: Option<DigestVerifier>, rate: u32, t0: Instant) -> Endp
     )
 }
 
-fn offer(direction: &str) -> String {
+pub(super) fn offer(direction: &str) -> String {
     format!(
         "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
 m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
     )
 }
 
-fn request(method: &str, branch: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Vec<u8> {
+pub(super) fn request(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    body: &str,
+) -> Vec<u8> {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
     format!(
         "{method} sip:+15550100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {TRUNK};branch={branch}\r\n\
@@ -54,7 +63,7 @@ Content-Length: {}\r\n\r\n{body}",
     .into_bytes()
 }
 
-fn drain(ep: &mut Endpoint) -> (Vec<SipMessage>, Vec<Event>) {
+pub(super) fn drain(ep: &mut Endpoint) -> (Vec<SipMessage>, Vec<Event>) {
     let (mut sent, mut events) = (Vec::new(), Vec::new());
     while let Some(out) = ep.poll_output() {
         match out {
@@ -65,12 +74,12 @@ fn drain(ep: &mut Endpoint) -> (Vec<SipMessage>, Vec<Event>) {
     (sent, events)
 }
 
-fn codes(sent: &[SipMessage]) -> Vec<u16> {
+pub(super) fn codes(sent: &[SipMessage]) -> Vec<u16> {
     sent.iter().filter_map(SipMessage::status).collect()
 }
 
 /// Runs an inbound call to the point where it is answered; returns the 200's To tag.
-fn answered_call(ep: &mut Endpoint, t0: Instant) -> String {
+pub(super) fn answered_call(ep: &mut Endpoint, t0: Instant) -> String {
     ep.handle_bytes(
         &request("INVITE", "z9hG4bKi", 1, None, &offer("sendrecv")),
         peer(),
@@ -274,6 +283,7 @@ fn reinvite_puts_the_call_on_hold_and_back() {
     let mut ep = endpoint_with(None, 0, t0);
     let tag = answered_call(&mut ep, t0);
     ep.handle_bytes(&request("ACK", "z9hG4bKa", 1, Some(&tag), ""), peer(), t0);
+    drain(&mut ep);
     ep.handle_bytes(
         &request("INVITE", "z9hG4bKh", 2, Some(&tag), &offer("sendonly")),
         peer(),
@@ -288,6 +298,7 @@ fn reinvite_puts_the_call_on_hold_and_back() {
     };
     assert_eq!(media.direction, MediaDirection::RecvOnly);
     ep.handle_bytes(&request("ACK", "z9hG4bKa2", 2, Some(&tag), ""), peer(), t0);
+    drain(&mut ep);
     ep.handle_bytes(
         &request("INVITE", "z9hG4bKr", 3, Some(&tag), &offer("sendrecv")),
         peer(),

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod dialog;
 pub mod endpoint;
+pub mod media_policy;
 pub mod message;
 pub mod policy;
 pub mod routing;
@@ -10,6 +11,8 @@ pub mod sdp;
 pub mod service;
 pub mod transaction;
 
+#[cfg(test)]
+mod endpoint_hardening_tests;
 #[cfg(test)]
 mod endpoint_tests;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -18,7 +19,7 @@ use super::auth::DigestVerifier;
 use super::dialog::{Peer, Transport};
 use super::endpoint::{CallEnd, Dial, Endpoint, EndpointConfig, Event, Output, Progress};
 use super::message::{MAX_MESSAGE_BYTES, SipMessage};
-use super::policy::{Cidr, SourcePolicy};
+use super::policy::{Admission, Cidr, SourcePolicy};
 use crate::telephony::dialer::{Dialer, OutboundCall};
 use crate::telephony::leg::{CallLeg, Direction, HangupReason, LegInfo, leg_pair};
 use crate::telephony::rtp::{BridgeControl, BridgeExit, PortPool, RtpSocket, run_bridge, voice};
@@ -71,6 +72,45 @@ pub struct SipSettings {
     pub trunk_host: Option<String>,
     pub trunk_credentials: Option<(String, String)>,
     pub rtp_timeout: Duration,
+    pub limits: SipLimits,
+}
+
+/// Bounds on what unauthenticated traffic can make the service hold or send.
+#[derive(Debug, Clone)]
+pub struct SipLimits {
+    /// Accept SDP naming a private address from a public signalling source.
+    pub allow_private_media: bool,
+    /// Requests outside any dialog (OPTIONS, strays) per second per source; 0 disables.
+    pub stray_requests_per_second: u32,
+    /// Server transactions held at most.
+    pub max_transactions: usize,
+    pub tcp_max_connections: usize,
+    pub tcp_max_per_source: usize,
+    /// New TCP connections per second per source; 0 disables.
+    pub tcp_connects_per_second: u32,
+    /// A TCP connection that sends nothing for this long is closed.
+    pub tcp_idle: Duration,
+}
+
+impl Default for SipLimits {
+    fn default() -> Self {
+        let config = crate::config::Config::default();
+        SipLimits::from_config(&config)
+    }
+}
+
+impl SipLimits {
+    fn from_config(config: &crate::config::Config) -> Self {
+        SipLimits {
+            allow_private_media: config.sip_allow_private_media,
+            stray_requests_per_second: config.sip_stray_request_rate,
+            max_transactions: config.sip_max_transactions,
+            tcp_max_connections: config.sip_tcp_max_connections,
+            tcp_max_per_source: config.sip_tcp_max_per_source,
+            tcp_connects_per_second: config.sip_tcp_connect_rate,
+            tcp_idle: Duration::from_secs(config.sip_tcp_idle_secs),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +154,7 @@ impl SipSettings {
             trunk_host: None,
             trunk_credentials,
             rtp_timeout: Duration::from_secs(config.rtp_timeout_secs),
+            limits: SipLimits::from_config(config),
         })
     }
 }
@@ -156,6 +197,7 @@ pub struct SipService {
     local_addr: SocketAddr,
     commands: mpsc::Sender<Command>,
     task: JoinHandle<()>,
+    transactions: Arc<AtomicUsize>,
 }
 
 impl Drop for SipService {
@@ -182,6 +224,12 @@ impl SipService {
             local_addr: advertised,
             codecs: voice::SUPPORTED.to_vec(),
             policy: SourcePolicy::new(settings.allowlist.clone(), settings.invites_per_second),
+            stray_requests: SourcePolicy::new(
+                Vec::new(),
+                settings.limits.stray_requests_per_second,
+            ),
+            max_transactions: settings.limits.max_transactions,
+            allow_private_media: settings.limits.allow_private_media,
             digest,
             trunk_credentials: settings.trunk_credentials.clone(),
         };
@@ -191,11 +239,17 @@ impl SipService {
         let endpoint = Endpoint::new(config, Instant::now().into_std(), unix);
         let (tx, rx) = mpsc::channel(1024);
         let ports = PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
+        let transactions = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
             endpoint,
             udp,
             streams: HashMap::new(),
+            tcp_sources: HashMap::new(),
+            tcp_open: 0,
+            tcp_connects: SourcePolicy::new(Vec::new(), settings.limits.tcp_connects_per_second),
+            transactions: transactions.clone(),
             calls: HashMap::new(),
+            unacknowledged: HashMap::new(),
             outbound: HashMap::new(),
             handler,
             ports: Arc::new(ports),
@@ -209,11 +263,17 @@ impl SipService {
             local_addr: local,
             commands: tx,
             task,
+            transactions,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// SIP transactions held right now (as of the last message handled).
+    pub fn transactions(&self) -> usize {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     /// A `Dialer` placing live outbound calls through the configured trunk.
@@ -242,6 +302,16 @@ struct ActiveCall {
     control: mpsc::Sender<BridgeControl>,
 }
 
+/// An answered inbound call waiting for its ACK: no RTP and no session until the caller
+/// proves it saw our 200 (a forged INVITE never does).
+struct Unacknowledged {
+    socket: RtpSocket,
+    media: super::sdp::NegotiatedMedia,
+    signalling_ip: IpAddr,
+    info: LegInfo,
+    start: StartCall,
+}
+
 struct PendingOutbound {
     call: OutboundCall,
     socket: RtpSocket,
@@ -251,7 +321,13 @@ struct Worker {
     endpoint: Endpoint,
     udp: UdpSocket,
     streams: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// Open TCP connections per source IP, and in all.
+    tcp_sources: HashMap<IpAddr, usize>,
+    tcp_open: usize,
+    tcp_connects: SourcePolicy,
+    transactions: Arc<AtomicUsize>,
     calls: HashMap<String, ActiveCall>,
+    unacknowledged: HashMap<String, Unacknowledged>,
     outbound: HashMap<String, PendingOutbound>,
     handler: Arc<dyn CallHandler>,
     ports: Arc<PortPool>,
@@ -277,14 +353,39 @@ impl Worker {
                 }
                 accepted = tcp.accept() => {
                     if let Ok((stream, from)) = accepted {
-                        tokio::spawn(serve_stream(stream, from, self.commands.clone()));
+                        self.accept_stream(stream, from);
                     }
                 }
                 Some(command) = commands.recv() => self.command(command).await,
                 _ = sleep_until(deadline) => self.endpoint.handle_timeout(Instant::now().into_std()),
             }
             self.flush().await;
+            self.transactions
+                .store(self.endpoint.transactions(), Ordering::Relaxed);
         }
+    }
+
+    /// Serves a new TCP connection unless its source connects too often or it would pass
+    /// the total or per-source cap.
+    fn accept_stream(&mut self, stream: TcpStream, from: SocketAddr) {
+        let now = Instant::now().into_std();
+        if self.tcp_connects.admit(from.ip(), now) != Admission::Allowed {
+            tracing::debug!(%from, "SIP TCP connection refused: connecting too often");
+            return; // dropping the stream closes it
+        }
+        let limits = &self.settings.limits;
+        let per_source = self.tcp_sources.entry(from.ip()).or_default();
+        if self.tcp_open >= limits.tcp_max_connections || *per_source >= limits.tcp_max_per_source {
+            if *per_source == 0 {
+                self.tcp_sources.remove(&from.ip());
+            }
+            tracing::debug!(%from, "SIP TCP connection refused: connection cap reached");
+            return;
+        }
+        *per_source += 1;
+        self.tcp_open += 1;
+        let idle = limits.tcp_idle;
+        tokio::spawn(serve_stream(stream, from, idle, self.commands.clone()));
     }
 
     async fn command(&mut self, command: Command) {
@@ -302,6 +403,13 @@ impl Worker {
             }
             Command::StreamClosed { peer } => {
                 self.streams.remove(&peer);
+                self.tcp_open = self.tcp_open.saturating_sub(1);
+                if let Some(count) = self.tcp_sources.get_mut(&peer.ip()) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.tcp_sources.remove(&peer.ip());
+                    }
+                }
             }
             Command::Routed {
                 call_id,
@@ -352,13 +460,37 @@ impl Worker {
         let Some(media) = self.endpoint.media(&call_id) else {
             return; // cancelled while we were routing
         };
+        let Some(signalling_ip) = self.endpoint.peer_ip(&call_id) else {
+            return;
+        };
         if self.endpoint.accept(&call_id, local_media, now).is_err() {
             return;
         }
-        let (leg, leg_end) = leg_pair(info);
-        let control = self.spawn_bridge(&call_id, socket, media, leg_end);
+        let waiting = Unacknowledged {
+            socket,
+            media,
+            signalling_ip,
+            info,
+            start,
+        };
+        self.unacknowledged.insert(call_id, waiting);
+    }
+
+    /// The caller acknowledged our answer: start media and the call session.
+    fn acknowledged(&mut self, call_id: String) {
+        let Some(call) = self.unacknowledged.remove(&call_id) else {
+            return; // a re-INVITE's ACK, or a call already running
+        };
+        let (leg, leg_end) = leg_pair(call.info);
+        let control = self.spawn_bridge(
+            &call_id,
+            call.socket,
+            call.media,
+            call.signalling_ip,
+            leg_end,
+        );
         self.calls.insert(call_id, ActiveCall { control });
-        start(leg);
+        (call.start)(leg);
     }
 
     fn spawn_bridge(
@@ -366,13 +498,20 @@ impl Worker {
         call_id: &str,
         socket: RtpSocket,
         media: super::sdp::NegotiatedMedia,
+        signalling_ip: IpAddr,
         leg_end: crate::telephony::leg::LegEnd,
     ) -> mpsc::Sender<BridgeControl> {
         let (control_tx, control_rx) = mpsc::channel(8);
         let (exit_tx, mut exit_rx) = mpsc::channel(8);
         let timeout = self.settings.rtp_timeout;
         tokio::spawn(run_bridge(
-            socket, media, leg_end, control_rx, exit_tx, timeout,
+            socket,
+            media,
+            signalling_ip,
+            leg_end,
+            control_rx,
+            exit_tx,
+            timeout,
         ));
         let commands = self.commands.clone();
         let call_id = call_id.to_string();
@@ -474,6 +613,7 @@ impl Worker {
                     let _ = commands.send(command).await;
                 });
             }
+            Event::Acknowledged { call_id } => self.acknowledged(call_id),
             Event::MediaChanged { call_id, media } => {
                 if let Some(call) = self.calls.get(&call_id) {
                     let _ = call.control.try_send(BridgeControl::Media(media));
@@ -486,6 +626,8 @@ impl Worker {
                         HangupReason::TransportError("peer stopped answering".into())
                     }
                 };
+                // Ended before its ACK: it never started; dropping it frees the RTP port.
+                self.unacknowledged.remove(&call_id);
                 if let Some(call) = self.calls.remove(&call_id) {
                     let _ = call.control.try_send(BridgeControl::Stop(reason));
                 }
@@ -532,7 +674,8 @@ impl Worker {
                     parameters: Vec::new(),
                 };
                 let (leg, leg_end) = leg_pair(info);
-                let control = self.spawn_bridge(&call_id, pending.socket, media, leg_end);
+                let trunk_ip = self.endpoint.peer_ip(&call_id).unwrap_or(media.remote.ip());
+                let control = self.spawn_bridge(&call_id, pending.socket, media, trunk_ip, leg_end);
                 self.calls.insert(call_id, ActiveCall { control });
                 self.handler.outbound_answered(pending.call, leg);
             }
@@ -540,8 +683,14 @@ impl Worker {
     }
 }
 
-/// Reads framed SIP messages off one TCP connection and writes our messages back.
-async fn serve_stream(stream: TcpStream, peer: SocketAddr, commands: mpsc::Sender<Command>) {
+/// Reads framed SIP messages off one TCP connection and writes our messages back; closes it
+/// after `idle` without a byte from the peer.
+async fn serve_stream(
+    stream: TcpStream,
+    peer: SocketAddr,
+    idle: Duration,
+    commands: mpsc::Sender<Command>,
+) {
     let (mut reader, mut writer) = stream.into_split();
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
     if commands
@@ -565,9 +714,9 @@ async fn serve_stream(stream: TcpStream, peer: SocketAddr, commands: mpsc::Sende
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     'read: loop {
-        let n = match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = match tokio::time::timeout(idle, reader.read(&mut chunk)).await {
+            Ok(Ok(0) | Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
         loop {
@@ -617,6 +766,9 @@ mod tests {
                 "BOLTCALL_SIP_TRUNK_USERNAME" => Some("acct".into()),
                 "BOLTCALL_SIP_TRUNK_PASSWORD" => Some("pw".into()),
                 "BOLTCALL_RTP_TIMEOUT" => Some("12".into()),
+                "BOLTCALL_SIP_ALLOW_PRIVATE_MEDIA" => Some("1".into()),
+                "BOLTCALL_SIP_TCP_MAX_PER_SOURCE" => Some("4".into()),
+                "BOLTCALL_SIP_TCP_IDLE_SECS" => Some("9".into()),
                 _ => None,
             })
             .unwrap();
@@ -631,6 +783,10 @@ mod tests {
             Some(("acct".into(), "pw".into()))
         );
         assert_eq!(settings.rtp_timeout, Duration::from_secs(12));
+        assert!(settings.limits.allow_private_media);
+        assert_eq!(settings.limits.tcp_max_per_source, 4);
+        assert_eq!(settings.limits.tcp_idle, Duration::from_secs(9));
+        assert_eq!(settings.limits.max_transactions, 10_000, "the default");
         config.sip_users = vec!["nopassword".into()];
         assert!(SipSettings::from_config(&config).is_err());
         config.sip_users.clear();
