@@ -28,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::Config;
+use crate::messaging::Messaging;
 use crate::store::Store;
 use crate::telephony::Dialer;
 
@@ -45,6 +46,7 @@ pub struct ApiState {
     pub store: Store,
     pub config: Arc<Config>,
     pub dialer: Arc<dyn Dialer>,
+    pub messaging: Messaging,
     limits: Arc<RateLimits>,
     limiter: Arc<rate_limit::Limiter>,
     usage: Arc<usage::UsageCounter>,
@@ -63,6 +65,7 @@ impl ApiState {
         limits: RateLimits,
     ) -> Self {
         ApiState {
+            messaging: Messaging::new(store.clone(), config.clone()),
             store,
             config,
             dialer,
@@ -106,7 +109,9 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// The API router (`/v1/...`); every failure, unknown routes included, is the error envelope.
+/// Twilio's messaging webhooks ride along, outside the key check (Twilio signs them instead).
 pub fn router(state: ApiState) -> Router {
+    let carrier = crate::messaging::router(state.messaging.clone());
     Router::new()
         .merge(agents::routes())
         .merge(calls::routes())
@@ -126,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(carrier)
 }
 
 async fn not_found() -> ApiError {

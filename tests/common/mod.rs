@@ -32,6 +32,8 @@ pub struct Options {
     pub webhook_allow_loopback: bool,
     /// The outbound dialer; one that leaves calls ringing when `None`.
     pub dialer: Option<Arc<dyn Dialer>>,
+    /// Changes to the configuration after the defaults above (e.g. Twilio settings).
+    pub configure: Option<Box<dyn FnOnce(&mut Config) + Send>>,
 }
 
 pub struct TestServer {
@@ -126,7 +128,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let config = Config {
+        let mut config = Config {
             http_addr: addr,
             database_url: db.url.clone(),
             rate_limit: options.rate_limit,
@@ -134,6 +136,9 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             ..Config::default()
         };
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         let store = Store::connect(&db.url)
             .await
             .expect("open store")

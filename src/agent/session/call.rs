@@ -13,6 +13,7 @@ use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::tools::CallTools;
 use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
+use crate::messaging::Messaging;
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
 use crate::providers::tts::{TtsError, VOICES, Voice, find_voice};
@@ -99,7 +100,7 @@ impl Call {
             now: started_at,
         };
         let tools = CallTools::new(
-            store.clone(),
+            Messaging::new(store.clone(), services.config.clone()),
             route.scope.clone(),
             agent.id.clone(),
             call_id.clone(),

@@ -31,20 +31,16 @@ pub async fn voice(
         )
             .into_response();
     };
-    if let Some(token) = services.config.twilio_auth_token.as_deref() {
-        let url = format!(
-            "{}{}",
-            services.config.public_url(),
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
-        let given = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !signature::is_valid(token, &url, &params, given) {
-            tracing::warn!(%url, "twilio voice webhook with a bad or missing signature");
-            return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
-        }
+    if let Some(token) = services.config.twilio_auth_token.as_deref()
+        && !signature::is_valid_request(
+            token,
+            &services.config.public_url(),
+            &uri,
+            &headers,
+            &params,
+        )
+    {
+        return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
     }
     let param = |name: &str| {
         params
