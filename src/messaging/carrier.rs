@@ -90,8 +90,7 @@ async fn status_callback(
         return StatusCode::NO_CONTENT.into_response();
     };
     let store = messaging.store();
-    // The SID pins the report to the message Twilio accepted, should the query be replayed
-    // against another message.
+    // A report names its message twice, our id in the URL and Twilio's SID: they must agree.
     match store.message_by_provider_sid(sid).await {
         Ok(Some(known)) if known.id != id => {
             return (

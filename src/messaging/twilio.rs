@@ -11,6 +11,8 @@ use super::provider::{Accepted, MessageSender, Outgoing, ProviderError};
 /// How long Twilio gets to accept a message.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// Who a message is sent from when the request names no number.
 #[derive(Debug, Clone)]
 pub enum Sender {
@@ -80,6 +82,11 @@ impl TwilioMessaging {
     }
 }
 
+fn encode_form(form: &[(&str, String)]) -> String {
+    // Pairs of strings always encode.
+    serde_urlencoded::to_string(form).unwrap_or_default()
+}
+
 impl MessageSender for TwilioMessaging {
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, ProviderError>> {
         Box::pin(async move {
@@ -91,7 +98,8 @@ impl MessageSender for TwilioMessaging {
                 .http
                 .post(&url)
                 .basic_auth(&self.account_sid, Some(&self.auth_token))
-                .form(&self.form(m))
+                .header(reqwest::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
+                .body(encode_form(&self.form(m)))
                 .send()
                 .await
                 .map_err(|e| ProviderError::Unreachable(format!("cannot reach Twilio: {e}")))?;
