@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
 use base64::Engine;
+use boltcall::config::Config;
 use boltcall::store::Scope;
 use boltcall::telephony::twilio::signature;
 use common::{Options, TestServer, assert_error};
@@ -103,8 +104,8 @@ async fn create_message(
             &fake.http,
             &callback,
             &[
-                ("MessageSid", &sid),
-                ("MessageStatus", status),
+                ("MessageSid", sid.as_str()),
+                ("MessageStatus", *status),
                 ("AccountSid", ACCOUNT_SID),
             ],
         )
@@ -138,7 +139,7 @@ async fn with_twilio() -> (TestServer, FakeTwilio) {
     let fake = FakeTwilio::default();
     let api_base = start_fake(fake.clone()).await;
     let server = TestServer::start_with(Options {
-        configure: Some(Box::new(move |c| {
+        configure: Some(Box::new(move |c: &mut Config| {
             c.twilio_account_sid = Some(ACCOUNT_SID.into());
             c.twilio_auth_token = Some(AUTH_TOKEN.into());
             c.twilio_messaging_from = Some(FROM.into());
@@ -356,7 +357,7 @@ async fn a_live_key_without_a_provider_is_told_which_setting_is_missing() {
 
     // Account set but no sender: that is the setting named.
     let s = TestServer::start_with(Options {
-        configure: Some(Box::new(|c| {
+        configure: Some(Box::new(|c: &mut Config| {
             c.twilio_account_sid = Some(ACCOUNT_SID.into());
             c.twilio_auth_token = Some(AUTH_TOKEN.into());
         })),
