@@ -82,6 +82,14 @@ pub struct Config {
     pub tts: String,
     /// Twilio auth token: when set, `X-Twilio-Signature` is required on the voice webhook.
     pub twilio_auth_token: Option<String>,
+    /// Twilio account for messaging (REST Basic auth with `twilio_auth_token`).
+    pub twilio_account_sid: Option<String>,
+    /// Twilio REST base URL (tests point it at a local stand-in).
+    pub twilio_api_base: String,
+    /// Default sender of SMS/WhatsApp: a Twilio number, or (`twilio_messaging_service_sid`)
+    /// a Messaging Service that picks one.
+    pub twilio_messaging_from: Option<String>,
+    pub twilio_messaging_service_sid: Option<String>,
     /// Directory where live calls' caller audio is saved as new fixtures.
     pub record_fixtures: Option<PathBuf>,
     /// Caller silence after speech before the caller's turn ends.
@@ -148,6 +156,10 @@ impl Default for Config {
             stt: "offline".into(),
             tts: "piper".into(),
             twilio_auth_token: None,
+            twilio_account_sid: None,
+            twilio_api_base: "https://api.twilio.com".into(),
+            twilio_messaging_from: None,
+            twilio_messaging_service_sid: None,
             record_fixtures: None,
             endpointing_ms: turn.endpointing_ms,
             greeting_interruptible: turn.greeting_interruptible,
@@ -281,6 +293,23 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_TWILIO_AUTH_TOKEN").or_else(|| get("TWILIO_AUTH_TOKEN")) {
             self.twilio_auth_token = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_ACCOUNT_SID").or_else(|| get("TWILIO_ACCOUNT_SID")) {
+            self.twilio_account_sid = Some(v);
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_API_BASE") {
+            self.twilio_api_base = v;
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_MESSAGING_FROM") {
+            // A Messaging Service SID is accepted here too, as the operator docs say.
+            if v.starts_with("MG") {
+                self.twilio_messaging_service_sid = Some(v);
+            } else {
+                self.twilio_messaging_from = Some(v);
+            }
+        }
+        if let Some(v) = get("BOLTCALL_TWILIO_MESSAGING_SERVICE_SID") {
+            self.twilio_messaging_service_sid = Some(v);
         }
         if let Some(v) = get("BOLTCALL_RECORD_FIXTURES") {
             self.record_fixtures = Some(PathBuf::from(v));

@@ -307,18 +307,31 @@ async fn every_endpoint_answers_as_documented() {
         json!({"status": "contacted"})
     );
 
-    call!(
+    // No messaging provider is configured here: a live key's send is an error (documented as
+    // the default response), and the sandbox of a test key answers the success shape.
+    let err = call!(
         Method::POST,
         "/v1/messages/sms",
         "/v1/messages/sms",
         json!({"to": "+1555123456", "body": "Hi"})
     );
-    call!(
-        Method::POST,
-        "/v1/messages/whatsapp",
-        "/v1/messages/whatsapp",
-        json!({"to": "+1555123456", "template": "reminder", "variables": {"1": "Fri"}})
-    );
+    assert_eq!(err["error"]["status"], 503, "{err}");
+    let test_key = s.key("pro", false, "acme").await;
+    for (path, body) in [
+        (
+            "/v1/messages/sms",
+            json!({"to": "+1555123456", "body": "Hi"}),
+        ),
+        (
+            "/v1/messages/whatsapp",
+            json!({"to": "+1555123456", "template": "reminder", "variables": {"1": "Fri"}}),
+        ),
+    ] {
+        let request = s.http.post(s.url(path)).bearer_auth(&test_key).json(&body);
+        let (status, body) = s.send(request).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        c.verify(&Method::POST, path, status, &body);
+    }
     call!(Method::GET, "/v1/messages", "/v1/messages");
 
     let apt = call!(

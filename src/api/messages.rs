@@ -1,6 +1,4 @@
-//! `/v1/messages`: SMS and WhatsApp. No messaging provider is wired in yet, so every message is
-//! stored and its delivery simulated (status `sent`, then `delivered` with a
-//! `message.delivered` event); test keys never send, whatever provider arrives later.
+//! `/v1/messages`: SMS and WhatsApp, sent through `crate::messaging`.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,7 +13,8 @@ use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, QueryMap};
 use super::page::{List, page_request};
 use super::validate::{one_of, phone, required, text};
-use crate::store::{MessageFilter, MessageRecord, NewMessage, Scope};
+use crate::messaging::{MAX_SMS_CHARS, SendError, SendRequest};
+use crate::store::{MessageFilter, MessageRecord, Scope};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -30,7 +29,7 @@ pub struct SendSms {
     to: Option<String>,
     /// Message content, at most 1600 characters (required).
     body: Option<String>,
-    /// Sender number, E.164 (defaults to the workspace number).
+    /// Sender number, E.164 (defaults to the operator's configured sender).
     from_number: Option<String>,
     /// Lead this message belongs to (default: the lead with the recipient's number).
     lead_id: Option<String>,
@@ -38,13 +37,16 @@ pub struct SendSms {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SendWhatsapp {
-    /// Recipient, E.164 (required).
+    /// Recipient, E.164 (required; a `whatsapp:` prefix is accepted).
     to: Option<String>,
-    /// Approved template name (required).
+    /// Approved template: the provider's id of it (Twilio: a Content SID `HX…`). Required
+    /// unless `body` is given.
     template: Option<String>,
     /// Template variable values.
     #[schema(value_type = Option<Object>)]
     variables: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Extension: a free-form body, allowed within 24 hours of the recipient's last message.
+    body: Option<String>,
     lead_id: Option<String>,
 }
 
@@ -60,13 +62,32 @@ async fn check_lead(state: &ApiState, scope: &Scope, lead_id: Option<&str>) -> A
     Ok(())
 }
 
-/// Stores the message and simulates its delivery; answers with the `sent` record.
-async fn send(state: &ApiState, scope: &Scope, new: NewMessage) -> ApiResult<MessageRecord> {
-    let msg = state.store.create_message(scope, new).await?;
-    state.store.mark_message_delivered(scope, &msg.id).await?;
-    Ok(msg)
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        let message = e.to_string();
+        match e {
+            SendError::NotConfigured(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                message,
+            ),
+            SendError::TooLong(_) | SendError::OutsideWhatsappWindow => {
+                ApiError::validation("body", message)
+            }
+            SendError::OverSmsLimit { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
+            SendError::Provider(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", message)
+            }
+            SendError::Store(e) => e.into(),
+        }
+    }
 }
 
+/// Live keys send through the operator's provider, test keys through the sandbox. A live
+/// message starts `queued` and moves on as the provider reports; a sandbox one is `delivered`
+/// at once, as the simulation has it.
 #[utoipa::path(post, path = "/v1/messages/sms", tag = "messages", request_body = SendSms,
     responses((status = 201, body = MessageRecord), (status = "default", body = ErrorEnvelope)))]
 pub async fn send_sms(
@@ -77,26 +98,22 @@ pub async fn send_sms(
     let to = required(req.to, "to")?;
     let body = required(req.body, "body")?;
     phone(&to, "to")?;
-    text(&body, "body", 1600)?;
+    text(&body, "body", MAX_SMS_CHARS)?;
     if let Some(from) = &req.from_number {
         phone(from, "from_number")?;
     }
     let scope = key.scope();
     check_lead(&state, &scope, req.lead_id.as_deref()).await?;
-    let msg = send(
-        &state,
-        &scope,
-        NewMessage {
-            channel: "sms".into(),
-            to,
-            from_number: req.from_number,
-            body: Some(body),
-            template: None,
-            variables: None,
-            lead_id: req.lead_id,
-        },
-    )
-    .await?;
+    let request = SendRequest {
+        channel: "sms".into(),
+        to,
+        from_number: req.from_number,
+        body: Some(body),
+        template: None,
+        variables: None,
+        lead_id: req.lead_id,
+    };
+    let msg = state.messaging.send(&scope, key.plan, request).await?;
     Ok((StatusCode::CREATED, Json(msg)))
 }
 
@@ -108,9 +125,22 @@ pub async fn send_whatsapp(
     ApiJson(req): ApiJson<SendWhatsapp>,
 ) -> ApiResult<(StatusCode, Json<MessageRecord>)> {
     let to = required(req.to, "to")?;
-    let template = required(req.template, "template")?;
+    let to = to
+        .strip_prefix("whatsapp:")
+        .map(str::to_string)
+        .unwrap_or(to);
     phone(&to, "to")?;
-    text(&template, "template", 512)?;
+    match (&req.template, &req.body) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "body",
+                "cannot be sent with a template; give one of them",
+            ));
+        }
+        (None, None) => return Err(ApiError::missing("template")),
+        (Some(template), None) => text(template, "template", 512)?,
+        (None, Some(body)) => text(body, "body", MAX_SMS_CHARS)?,
+    }
     if let Some(vars) = &req.variables {
         if vars.len() > 50 {
             return Err(ApiError::validation(
@@ -127,20 +157,16 @@ pub async fn send_whatsapp(
     }
     let scope = key.scope();
     check_lead(&state, &scope, req.lead_id.as_deref()).await?;
-    let msg = send(
-        &state,
-        &scope,
-        NewMessage {
-            channel: "whatsapp".into(),
-            to,
-            from_number: None,
-            body: None,
-            template: Some(template),
-            variables: req.variables.map(serde_json::Value::Object),
-            lead_id: req.lead_id,
-        },
-    )
-    .await?;
+    let request = SendRequest {
+        channel: "whatsapp".into(),
+        to,
+        from_number: None,
+        body: req.body,
+        template: req.template,
+        variables: req.variables.map(serde_json::Value::Object),
+        lead_id: req.lead_id,
+    };
+    let msg = state.messaging.send(&scope, key.plan, request).await?;
     Ok((StatusCode::CREATED, Json(msg)))
 }
 

@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 
 use crate::agent::admission::Admission;
 use crate::config::Config;
+use crate::messaging::Messaging;
 use crate::store::{AgentRecord, Store};
 use crate::telephony::Dialer;
 
@@ -46,6 +47,7 @@ pub struct ApiState {
     pub store: Store,
     pub config: Arc<Config>,
     pub dialer: Arc<dyn Dialer>,
+    pub messaging: Messaging,
     limits: Arc<RateLimits>,
     limiter: Arc<rate_limit::Limiter>,
     usage: Arc<usage::UsageCounter>,
@@ -70,6 +72,7 @@ impl ApiState {
         limits: RateLimits,
     ) -> Self {
         ApiState {
+            messaging: Messaging::new(store.clone(), config.clone()),
             store,
             dialer,
             limiter: Arc::new(rate_limit::Limiter::new(&limits)),
@@ -133,7 +136,9 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// The API router (`/v1/...`); every failure, unknown routes included, is the error envelope.
+/// Twilio's messaging webhooks ride along, outside the key check (Twilio signs them instead).
 pub fn router(state: ApiState) -> Router {
+    let carrier = crate::messaging::router(state.messaging.clone());
     Router::new()
         .merge(agents::routes())
         .merge(calls::routes())
@@ -153,6 +158,7 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(carrier)
 }
 
 async fn not_found() -> ApiError {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::messages::COUNTED_SMS;
 use super::{Scope, Store, StoreError, format_ts, now_ts, on_reader};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,7 +100,7 @@ impl Store {
              COALESCE(SUM(CASE WHEN status = 'qualified' THEN 1 ELSE 0 END), 0), \
              COALESCE(SUM(CASE WHEN status = 'converted' THEN 1 ELSE 0 END), 0) \
              FROM leads WHERE workspace_id = $1 AND live = $2 AND created_at >= $3 AND created_at <= $4";
-        let messages_sql = "SELECT COALESCE(SUM(CASE WHEN status IN ('sent', 'delivered') THEN 1 ELSE 0 END), 0), \
+        let messages_sql = "SELECT COALESCE(SUM(CASE WHEN status IN ('sent', 'delivered', 'undelivered') THEN 1 ELSE 0 END), 0), \
              COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) \
              FROM messages WHERE workspace_id = $1 AND live = $2 AND direction = 'outbound' \
              AND created_at >= $3 AND created_at <= $4";
@@ -167,8 +168,10 @@ impl Store {
         let api_sql = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM api_usage \
              WHERE workspace_id = $1 AND live = $2 AND day >= $3 AND day <= $4";
         // Message timestamps start with the day, so a day range is a text range.
-        let sms_sql = "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND live = $2 \
-             AND channel = 'sms' AND direction = 'outbound' AND created_at >= $3 AND created_at < $4";
+        let sms_sql = format!(
+            "SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND live = $2 \
+             AND {COUNTED_SMS} AND created_at >= $3 AND created_at < $4"
+        );
         let after_last_day = format!("{to_day}T99");
         Ok(on_reader!(self, pool => {
             let (minutes,): (i64,) = sqlx::query_as(minutes_sql)
@@ -177,7 +180,7 @@ impl Store {
             let (api,): (i64,) = sqlx::query_as(api_sql)
                 .bind(&scope.workspace_id).bind(scope.live).bind(from_day).bind(to_day)
                 .fetch_one(pool).await?;
-            let (sms,): (i64,) = sqlx::query_as(sms_sql)
+            let (sms,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sms_sql.clone()))
                 .bind(&scope.workspace_id).bind(scope.live).bind(from_day).bind(&after_last_day)
                 .fetch_one(pool).await?;
             (minutes, sms, api)

@@ -49,7 +49,7 @@ pub use ids::new_id;
 pub use key_cache::KEY_CACHE_TTL;
 pub use keys::{ApiKey, CreatedKey, Plan};
 pub use leads::{LEAD_SORT_FIELDS, LeadFilter};
-pub use messages::MessageFilter;
+pub use messages::{MessageFilter, StatusChange};
 pub use records::*;
 pub use time::{format_ts, now_ts, parse_ts};
 

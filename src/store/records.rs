@@ -196,8 +196,22 @@ pub struct MessageRecord {
     #[schema(value_type = Option<Object>)]
     pub variables: JsonText<Option<serde_json::Value>>,
     pub lead_id: Option<String>,
-    /// `queued`, `sent`, `delivered` or `failed`.
+    /// Outbound: `queued` (handed to the provider), `sent` (left the provider), then
+    /// `delivered`, `undelivered` or `failed`, as the provider reports. Inbound: `received`.
     pub status: String,
+    /// SMS segments the body takes (GSM-7: 160, or 153 each when split; UCS-2: 70, or 67).
+    pub segments: Option<i64>,
+    /// The provider's id of the message (Twilio's `SM…`/`MM…` SID).
+    pub provider_sid: Option<String>,
+    /// The provider's error code when the message failed or was undelivered.
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
+    pub sent_at: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
+    pub delivered_at: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
+    pub failed_at: Option<String>,
     #[serde(serialize_with = "ts")]
     pub created_at: String,
 }
@@ -357,4 +371,19 @@ pub struct NewMessage {
     pub template: Option<String>,
     pub variables: Option<serde_json::Value>,
     pub lead_id: Option<String>,
+    pub segments: Option<i64>,
+}
+
+/// A message a provider delivered to us.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub channel: String,
+    /// Our number (E.164) the message was sent to.
+    pub to: String,
+    /// The sender (E.164).
+    pub from_number: String,
+    pub body: Option<String>,
+    pub provider_sid: String,
+    pub lead_id: String,
+    pub segments: Option<i64>,
 }

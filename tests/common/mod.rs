@@ -34,6 +34,8 @@ pub struct Options {
     pub dialer: Option<Arc<dyn Dialer>>,
     /// Call admission (caps, minutes); one from the default configuration when `None`.
     pub admission: Option<Arc<boltcall::agent::admission::Admission>>,
+    /// Changes to the configuration after the defaults above (e.g. Twilio settings).
+    pub configure: Option<Box<dyn FnOnce(&mut Config) + Send>>,
 }
 
 pub struct TestServer {
@@ -128,7 +130,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let config = Config {
+        let mut config = Config {
             http_addr: addr,
             database_url: db.url.clone(),
             rate_limit: options.rate_limit,
@@ -136,6 +138,9 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             ..Config::default()
         };
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         let store = Store::connect(&db.url)
             .await
             .expect("open store")

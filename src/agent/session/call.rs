@@ -15,6 +15,7 @@ use crate::agent::phrases;
 use crate::agent::tools::CallTools;
 use crate::agent::tools::arguments::is_allowed_transfer;
 use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
+use crate::messaging::Messaging;
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
 use crate::providers::tts::{TtsError, Voice};
@@ -103,7 +104,7 @@ impl Call {
             now: started_at,
         };
         let tools = CallTools::new(
-            store.clone(),
+            Messaging::new(store.clone(), services.config.clone()),
             route.scope.clone(),
             agent.id.clone(),
             call_id.clone(),

@@ -13,6 +13,7 @@ pub const CAPTURE_LEAD: &str = "capture_lead";
 pub const UPDATE_LEAD: &str = "update_lead";
 pub const END_CALL: &str = "end_call";
 pub const TRANSFER_CALL: &str = "transfer_call";
+pub const SEND_SMS: &str = "send_sms";
 
 /// The schemas of every call tool, as an LLM's function calling reads them.
 pub fn call_tool_specs() -> Vec<ToolSpec> {
@@ -84,7 +85,46 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
                 "additionalProperties": false
             }),
         },
+        ToolSpec {
+            name: SEND_SMS,
+            description: "Text the caller (or another number) a short confirmation, e.g. the booked time and address.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "body": {"type": "string", "description": "The text, at most 1600 characters"},
+                    "to": {"type": "string", "description": "E.164 number; defaults to the caller's number"}
+                },
+                "required": ["body"],
+                "additionalProperties": false
+            }),
+        },
     ]
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendSms {
+    pub body: String,
+    pub to: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSms {
+    body: String,
+    to: Option<String>,
+}
+
+pub fn parse_sms(arguments: Value) -> Result<SendSms, ToolError> {
+    let raw: RawSms = decode(arguments)?;
+    let body = non_empty("body", &raw.body, crate::messaging::MAX_SMS_CHARS)?;
+    if let Some(to) = &raw.to
+        && !is_e164(to)
+    {
+        return Err(invalid(format!(
+            "to must be an E.164 number such as +14155550123, got {to:?}"
+        )));
+    }
+    Ok(SendSms { body, to: raw.to })
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::arguments::{self, LeadDetails, call_tool_specs, is_e164};
 use super::{ToolError, ToolRunner, ToolSpec};
+use crate::messaging::{Messaging, SendError, SendRequest};
 use crate::store::{LeadPatch, NewAppointment, NewLead, Scope, Store, StoreError};
 
 /// Leads captured by an agent on the phone say so.
@@ -18,6 +19,7 @@ const LEAD_SOURCE: &str = "call";
 
 pub struct CallTools {
     store: Store,
+    messaging: Messaging,
     scope: Scope,
     agent_id: String,
     call_id: String,
@@ -34,7 +36,7 @@ pub struct CallTools {
 
 impl CallTools {
     pub fn new(
-        store: Store,
+        messaging: Messaging,
         scope: Scope,
         agent_id: String,
         call_id: String,
@@ -42,7 +44,8 @@ impl CallTools {
         started_at: DateTime<Utc>,
     ) -> Self {
         CallTools {
-            store,
+            store: messaging.store().clone(),
+            messaging,
             scope,
             agent_id,
             call_id,
@@ -169,6 +172,46 @@ impl CallTools {
         to_json(&lead)
     }
 
+    /// Texts the caller (or `to`) through the same messaging layer as the API, linked to this
+    /// call's lead.
+    async fn send_sms(&self, args: Value) -> Result<Value, ToolError> {
+        let sms = arguments::parse_sms(args)?;
+        let to = match sms.to {
+            Some(to) => to,
+            None if is_e164(&self.caller_number) => self.caller_number.clone(),
+            None => {
+                return Err(ToolError::InvalidArguments(
+                    "the caller's number is unknown; give `to`".into(),
+                ));
+            }
+        };
+        let plan = self
+            .store
+            .workspace_plan(&self.scope)
+            .await
+            .map_err(failed)?;
+        let request = SendRequest {
+            channel: "sms".into(),
+            to,
+            from_number: None,
+            body: Some(sms.body),
+            template: None,
+            variables: None,
+            lead_id: self.call_lead(),
+        };
+        let msg = self
+            .messaging
+            .send(&self.scope, plan, request)
+            .await
+            .map_err(|e| match e {
+                SendError::Store(e) => failed(e),
+                e @ SendError::TooLong(_) => ToolError::InvalidArguments(e.to_string()),
+                other => ToolError::Failed(other.to_string()),
+            })?;
+        tracing::info!(call_id = %self.call_id, message_id = %msg.id, status = %msg.status, "sms sent from a call");
+        to_json(&msg)
+    }
+
     /// `id` names a lead this call's workspace can see.
     async fn known_lead(&self, id: &str) -> Result<String, ToolError> {
         match self.store.get_lead(&self.scope, id).await.map_err(failed)? {
@@ -227,6 +270,7 @@ impl ToolRunner for CallTools {
                     arguments::parse_end(arguments)?;
                     Ok(json!({"action": "end_call"}))
                 }
+                arguments::SEND_SMS => self.send_sms(arguments).await,
                 arguments::TRANSFER_CALL => self.transfer(arguments),
                 other => Err(ToolError::Unknown(other.to_string())),
             }
@@ -265,7 +309,7 @@ mod tests {
     /// The tools of a call that started at `started_at`.
     fn tools_at(store: &Store, started_at: DateTime<Utc>) -> CallTools {
         CallTools::new(
-            store.clone(),
+            crate::messaging::Messaging::new(store.clone(), Default::default()),
             scope(),
             "agent_1".into(),
             "call_1".into(),
@@ -476,7 +520,42 @@ mod tests {
                 .expect("transfer"),
             json!({"action": "transfer", "target": "+14155550100"})
         );
-        assert_eq!(tools.specs().len(), 5);
+        assert_eq!(tools.specs().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn send_sms_texts_the_caller_through_the_sandbox() {
+        let store = store().await;
+        let tools = tools(&store);
+        let lead = tools
+            .call("capture_lead", json!({"name": "Jane"}))
+            .await
+            .expect("lead");
+        let msg = tools
+            .call(
+                "send_sms",
+                json!({"body": "See you Friday at 10:00 — Bright Smile Dental"}),
+            )
+            .await
+            .expect("sms");
+        assert_eq!(msg["to"], "+14155550123", "the caller's number by default");
+        assert_eq!(msg["lead_id"], lead["id"]);
+        assert_eq!(
+            msg["status"], "sent",
+            "handed off; the sandbox's delivery follows"
+        );
+        assert_eq!(
+            msg["segments"], 1,
+            "the dash makes it UCS-2, still one segment"
+        );
+        for bad in [json!({"body": ""}), json!({"body": "hi", "to": "555"})] {
+            let result = tools.call("send_sms", bad.clone()).await;
+            assert!(
+                matches!(result, Err(ToolError::InvalidArguments(_))),
+                "{bad}: {result:?}"
+            );
+        }
+        assert_eq!(events(&store).await, ["lead.created", "message.delivered"]);
     }
 
     #[tokio::test]

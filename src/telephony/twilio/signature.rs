@@ -19,6 +19,30 @@ pub fn is_valid(auth_token: &str, url: &str, params: &[(String, String)], signat
     mac(auth_token, url, params).verify_slice(&given).is_ok()
 }
 
+/// Whether a webhook request Twilio made to `public_url` + `uri`'s path and query carries a valid
+/// `X-Twilio-Signature` for its form `params`.
+pub fn is_valid_request(
+    auth_token: &str,
+    public_url: &str,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    params: &[(String, String)],
+) -> bool {
+    let url = format!(
+        "{public_url}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let given = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let valid = is_valid(auth_token, &url, params, given);
+    if !valid {
+        tracing::warn!(%url, "twilio webhook with a bad or missing signature");
+    }
+    valid
+}
+
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     // Twilio sorts by name; a stable sort keeps repeated names in their sent order.

@@ -39,20 +39,17 @@ pub(crate) async fn voice(
         )
             .into_response();
     };
-    if let Some(token) = token {
-        let url = format!(
-            "{}{}",
-            services.config.public_url(),
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
-        let given = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !signature::is_valid(token, &url, &params, given) {
-            tracing::warn!(%url, "twilio voice webhook with a bad or missing signature");
-            return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
-        }
+    if let Some(token) = token
+        && !signature::is_valid_request(
+            token,
+            &services.config.public_url(),
+            &uri,
+            &headers,
+            &params,
+        )
+    {
+        tracing::warn!("twilio voice webhook with a bad or missing signature");
+        return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
     }
     let param = |name: &str| {
         params

@@ -18,7 +18,7 @@ use crate::agent::knowledge::KnowledgeIndex;
 use crate::agent::spoken::title_case;
 use crate::agent::tools::ToolError;
 use crate::agent::tools::arguments::{
-    BOOK_APPOINTMENT, CAPTURE_LEAD, END_CALL, TRANSFER_CALL, UPDATE_LEAD, is_e164,
+    BOOK_APPOINTMENT, CAPTURE_LEAD, END_CALL, SEND_SMS, TRANSFER_CALL, UPDATE_LEAD, is_e164,
 };
 use crate::providers::llm::BrainContext;
 
@@ -69,6 +69,8 @@ enum Task {
     Say(String),
     SyncLead,
     Book,
+    /// Text the caller the booking's details.
+    Text,
     End(&'static str),
     Transfer(String),
     /// Ask whatever the current goal still needs.
@@ -79,6 +81,7 @@ enum Task {
 enum Pending {
     Lead,
     Book,
+    Text,
     End,
     Transfer,
 }
@@ -103,6 +106,8 @@ pub struct Dialogue {
     synced: Contact,
     lead_id: Option<String>,
     message_taken: bool,
+    /// The caller asked for the booking's details by text.
+    wants_text: bool,
     misunderstood: u8,
     agenda: VecDeque<Task>,
     pending: Option<Pending>,
@@ -130,6 +135,7 @@ impl Dialogue {
             synced: Contact::default(),
             lead_id: None,
             message_taken: false,
+            wants_text: false,
             misunderstood: 0,
             agenda: VecDeque::new(),
             pending: None,
@@ -206,6 +212,9 @@ impl Dialogue {
                 self.booked = Some(date.and_time(time));
                 self.goal = Goal::Open;
                 self.agenda.push_front(Task::FollowUp);
+                if self.wants_text {
+                    self.agenda.push_front(Task::Text);
+                }
                 self.agenda
                     .push_front(Task::Say("We'll see you then!".into()));
                 self.agenda.push_front(Task::Say(format!(
@@ -219,6 +228,18 @@ impl Dialogue {
                 self.agenda.push_front(Task::FollowUp);
                 self.agenda
                     .push_front(Task::Say("I'm sorry, I couldn't book that time.".into()));
+            }
+            (Pending::Text, Ok(_)) => {
+                self.wants_text = false;
+                self.agenda
+                    .push_front(Task::Say("I've texted you the details.".into()));
+            }
+            (Pending::Text, Err(e)) => {
+                tracing::warn!(error = %e, "offline brain could not text the caller");
+                self.wants_text = false;
+                self.agenda.push_front(Task::Say(
+                    "I'm sorry, I couldn't send you a text, but your appointment is booked.".into(),
+                ));
             }
             (Pending::End, _) => return vec![Out::EndCall],
             (Pending::Transfer, Ok(result)) => {
@@ -257,6 +278,22 @@ impl Dialogue {
         let i = u.intents;
         let contact_news = self.absorb_contact(u, asked);
 
+        if i.text_me {
+            self.wants_text = true;
+            if self.booked.is_some() && !i.booking {
+                self.acknowledge(&contact_news);
+                self.say("Sure.");
+                self.then(Task::SyncLead);
+                self.then(Task::Text);
+                self.then(Task::FollowUp);
+                return;
+            }
+            if self.goal != Goal::Booking && !i.booking {
+                self.say("I can text you a confirmation once you've booked an appointment.");
+                self.then(Task::FollowUp);
+                return;
+            }
+        }
         let nothing_else = (i.deny || i.thanks) && !i.booking && !i.question && !i.affirm;
         let farewell_answer =
             matches!(asked, Asked::AnythingElse) && nothing_else && !u.has_contact()
@@ -593,6 +630,13 @@ impl Dialogue {
                         out.push(Out::Say(self.follow_up()));
                     }
                 },
+                Task::Text => {
+                    if let Some(call) = self.text_call() {
+                        self.pending = Some(Pending::Text);
+                        out.push(call);
+                        return out;
+                    }
+                }
                 Task::End(reason) => {
                     self.pending = Some(Pending::End);
                     out.push(Out::CallTool {
@@ -680,6 +724,21 @@ impl Dialogue {
         Ok(Out::CallTool {
             name: BOOK_APPOINTMENT,
             arguments,
+        })
+    }
+
+    /// `send_sms` to the caller with the booking's details (the tool's default recipient).
+    fn text_call(&self) -> Option<Out> {
+        let booked = self.booked?;
+        let body = format!(
+            "{}: {} at {}.",
+            self.business.name,
+            self.title(),
+            say_date_time(booked.date(), booked.time())
+        );
+        Some(Out::CallTool {
+            name: SEND_SMS,
+            arguments: json!({"body": body}),
         })
     }
 

@@ -555,7 +555,7 @@ async fn booking_through_the_real_call_tools_writes_rows_and_events() {
         live: false,
     };
     let tools = Arc::new(CallTools::new(
-        store.clone(),
+        crate::messaging::Messaging::new(store.clone(), Default::default()),
         scope.clone(),
         "agent_1".into(),
         "call_1".into(),
@@ -648,4 +648,76 @@ async fn naming_a_service_is_enough_to_start_booking() {
         t.text,
         "I'd be happy to help you book a cleaning. What day and time would suit you?"
     );
+}
+
+#[tokio::test]
+async fn a_caller_who_asks_for_a_text_gets_the_booking_by_sms() {
+    use crate::agent::tools::CallTools;
+    use crate::store::{MessageFilter, PageRequest, Scope, Store};
+
+    let dir = std::env::temp_dir().join(format!("boltcall-offline-sms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("store.db");
+    let _ = std::fs::remove_file(&path);
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("store opens");
+    let scope = Scope {
+        workspace_id: "ws_brain".into(),
+        live: false,
+    };
+    let tools = Arc::new(CallTools::new(
+        crate::messaging::Messaging::new(store.clone(), Default::default()),
+        scope.clone(),
+        "agent_1".into(),
+        "call_1".into(),
+        "+14155550123".into(),
+        chrono::Utc::now(),
+    ));
+    let mut context = dental_context(DENTAL_PROMPT);
+    context.now = chrono::Utc::now();
+    let mut call = Call {
+        session: OfflineBrain.start(context, tools),
+        history: Vec::new(),
+        tools: Arc::new(MemoryTools::default()),
+    };
+    call.agent().await;
+    let t = call
+        .caller("hi this is jane smith, can I book a cleaning next friday at ten and text me the confirmation")
+        .await;
+    assert!(!t.text.contains("texted"), "{}", t.text);
+    let t = call.caller("yes please").await;
+    assert!(
+        t.text.contains("I've texted you the details."),
+        "{}",
+        t.text
+    );
+
+    let page = PageRequest { page: 1, limit: 20 };
+    let messages = store
+        .list_messages(&scope, &MessageFilter::default(), page)
+        .await
+        .expect("messages");
+    assert_eq!(messages.items.len(), 1);
+    let sms = &messages.items[0];
+    assert_eq!(sms.to, "+14155550123", "the caller's number");
+    assert!(
+        sms.body.as_deref().unwrap_or_default().contains("Cleaning"),
+        "{sms:?}"
+    );
+    assert!(sms.lead_id.is_some(), "linked to the caller's lead");
+    assert_eq!(sms.status, "delivered", "test mode: the sandbox");
+
+    // Asked again after the booking: texted again, no new booking.
+    let t = call.caller("can you text me the details again").await;
+    assert!(
+        t.text.contains("I've texted you the details."),
+        "{}",
+        t.text
+    );
+    let messages = store
+        .list_messages(&scope, &MessageFilter::default(), page)
+        .await
+        .expect("messages");
+    assert_eq!(messages.items.len(), 2);
 }

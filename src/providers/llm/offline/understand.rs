@@ -43,6 +43,8 @@ pub struct Intents {
     pub change: bool,
     /// Wants to leave a message or be called back.
     pub message: bool,
+    /// Wants the details texted to them.
+    pub text_me: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -372,6 +374,21 @@ fn intents(t: &[String]) -> Intents {
                 "call back",
                 "get back to me",
                 "ring me back",
+            ],
+        ),
+        text_me: any(
+            t,
+            &[
+                "text me",
+                "send me a text",
+                "send me a confirmation",
+                "text message",
+                "confirmation text",
+                "by text",
+                "via text",
+                "an sms",
+                "text it to me",
+                "text the details",
             ],
         ),
         change: any(
