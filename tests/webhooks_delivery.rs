@@ -82,10 +82,21 @@ async fn failing_receiver_gets_each_event_retried_under_one_id_and_signed() {
         let answers: Vec<_> = hits.iter().map(|h| h.answered).collect();
         assert_eq!(answers, [Some(500), Some(500), Some(204)], "{event_id}");
         for hit in hits {
-            assert!(verify_signature(SECRET, &hit.signature, &hit.body), "{hit:?}");
-            assert!(!verify_signature("whsec_other_secret_x", &hit.signature, &hit.body));
+            assert!(
+                verify_signature(SECRET, &hit.signature, &hit.body),
+                "{hit:?}"
+            );
+            assert!(!verify_signature(
+                "whsec_other_secret_x",
+                &hit.signature,
+                &hit.body
+            ));
             assert_eq!(hit.content_type, "application/json");
-            assert!(hit.user_agent.starts_with("Boltcall-Webhooks/"), "{}", hit.user_agent);
+            assert!(
+                hit.user_agent.starts_with("Boltcall-Webhooks/"),
+                "{}",
+                hit.user_agent
+            );
             assert_eq!(hit.body, hits[0].body, "retries carry the same body");
         }
     }
@@ -111,8 +122,14 @@ async fn failing_receiver_gets_each_event_retried_under_one_id_and_signed() {
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log["meta"]["total"], 9);
     let attempts = log["data"].as_array().unwrap();
-    let times: Vec<&str> = attempts.iter().map(|a| a["created_at"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    let times: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
     for a in attempts {
         match a["attempt"].as_i64().unwrap() {
             1 | 2 => {
@@ -156,7 +173,10 @@ async fn endpoint_failing_its_schedule_is_disabled_until_patched_active() {
     }
     assert_eq!(webhook["status"], "disabled", "{webhook}");
     let reason = webhook["disabled_reason"].as_str().unwrap();
-    assert!(reason.contains("2 consecutive") && reason.contains("500"), "{reason}");
+    assert!(
+        reason.contains("2 consecutive") && reason.contains("500"),
+        "{reason}"
+    );
 
     // Disabled: nothing is sent.
     receiver.set_mode(Mode::FailFirst(0));
@@ -174,28 +194,45 @@ async fn endpoint_failing_its_schedule_is_disabled_until_patched_active() {
     // The test ping goes out even to a disabled endpoint, signed, and is logged.
     let (status, ping) = s.post(&format!("{path}/test"), &key, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{ping}");
-    assert_eq!((ping["event"].clone(), ping["status_code"].clone()), (json!("ping"), json!(204)));
+    assert_eq!(
+        (ping["event"].clone(), ping["status_code"].clone()),
+        (json!("ping"), json!(204))
+    );
     let hits = receiver.hits();
-    assert_eq!(hits.len(), 3, "only the ping reached the disabled endpoint: {hits:#?}");
+    assert_eq!(
+        hits.len(),
+        3,
+        "only the ping reached the disabled endpoint: {hits:#?}"
+    );
     let sent = &hits[2];
     assert_eq!(sent.json()["event"], "ping");
     assert_eq!(sent.event_id, ping["event_id"].as_str().unwrap());
     assert!(verify_signature(SECRET, &sent.signature, &sent.body));
 
     let (status, patched) = s
-        .patch(&path, &key, json!({"status": "active", "events": ["lead.created", "lead.updated"]}))
+        .patch(
+            &path,
+            &key,
+            json!({"status": "active", "events": ["lead.created", "lead.updated"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["status"], "active");
     assert!(patched["disabled_reason"].is_null());
-    assert!(patched.get("secret").is_none(), "the secret is shown only at creation");
+    assert!(
+        patched.get("secret").is_none(),
+        "the secret is shown only at creation"
+    );
     let carol = create_lead(&s, &key, "Carol").await;
     receiver
         .wait_until("Carol's event", |h| {
-            h.iter().any(|h| h.answered == Some(204) && h.json()["data"]["id"] == carol["id"])
+            h.iter()
+                .any(|h| h.answered == Some(204) && h.json()["data"]["id"] == carol["id"])
         })
         .await;
-    let (status, err) = s.patch("/v1/webhooks/wh_missing", &key, json!({"status": "active"})).await;
+    let (status, err) = s
+        .patch("/v1/webhooks/wh_missing", &key, json!({"status": "active"}))
+        .await;
     common::assert_error(status, &err, "not_found");
 }
 
@@ -203,7 +240,15 @@ async fn endpoint_failing_its_schedule_is_disabled_until_patched_active() {
 async fn delivery_refuses_local_targets_and_follows_no_redirect() {
     let (s, key) = server().await;
     let receiver = Receiver::start(Mode::FailFirst(0)).await;
-    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     // Stored directly: registration would refuse these, and delivery must refuse them too
     // (a name can resolve somewhere else by the time it is used).
     let scope = boltcall::store::Scope {
@@ -222,17 +267,31 @@ async fn delivery_refuses_local_targets_and_follows_no_redirect() {
     ];
     for url in &targets {
         s.store
-            .create_webhook(&scope, url.clone(), vec!["lead.created".into()], SECRET.into())
+            .create_webhook(
+                &scope,
+                url.clone(),
+                vec!["lead.created".into()],
+                SECRET.into(),
+            )
             .await
             .unwrap();
     }
     let strict = dispatcher(&s.store, &[], false);
     create_lead(&s, &key, "Ann").await;
     let (_, list) = s.get("/v1/webhooks", &key).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), targets.len(), "{list}");
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        targets.len(),
+        "{list}"
+    );
     for _ in 0..1200 {
         let (_, list) = s.get("/v1/webhooks", &key).await;
-        if list["data"].as_array().unwrap().iter().all(|h| h["status"] == "disabled") {
+        if list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["status"] == "disabled")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -241,13 +300,22 @@ async fn delivery_refuses_local_targets_and_follows_no_redirect() {
     for hook in list["data"].as_array().unwrap() {
         assert_eq!(hook["status"], "disabled", "{hook}");
         let (_, log) = s
-            .get(&format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), &key)
+            .get(
+                &format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()),
+                &key,
+            )
             .await;
         let attempt = &log["data"][0];
         assert!(attempt["status_code"].is_null(), "{hook} {attempt}");
-        assert!(attempt["error"].as_str().unwrap().contains("refused"), "{hook} {attempt}");
+        assert!(
+            attempt["error"].as_str().unwrap().contains("refused"),
+            "{hook} {attempt}"
+        );
     }
-    assert!(receiver.hits().is_empty(), "nothing reached the local receiver");
+    assert!(
+        receiver.hits().is_empty(),
+        "nothing reached the local receiver"
+    );
     strict.abort();
 
     // A redirect is an answer, not an instruction: the attempt fails and nothing follows it.
@@ -255,10 +323,16 @@ async fn delivery_refuses_local_targets_and_follows_no_redirect() {
     subscribe(&s, &key, &receiver.url, &["lead.created"]).await;
     let loose = dispatcher(&s.store, &[], true);
     create_lead(&s, &key, "Bob").await;
-    receiver.wait_until("the redirected attempt", |h| !h.is_empty()).await;
+    receiver
+        .wait_until("the redirected attempt", |h| !h.is_empty())
+        .await;
     loose.abort();
     let hits = receiver.hits();
-    assert!(hits.iter().all(|h| h.path == "/hook" && h.answered == Some(307)), "{hits:#?}");
+    assert!(
+        hits.iter()
+            .all(|h| h.path == "/hook" && h.answered == Some(307)),
+        "{hits:#?}"
+    );
 }
 
 #[tokio::test]
@@ -278,7 +352,9 @@ async fn settled_events_are_pruned_after_retention() {
     };
     // Wait for the outcome to be recorded.
     for _ in 0..1200 {
-        let (_, log) = s.get(&format!("/v1/webhooks/{hook}/deliveries"), &key).await;
+        let (_, log) = s
+            .get(&format!("/v1/webhooks/{hook}/deliveries"), &key)
+            .await;
         if log["meta"]["total"] == 1 {
             break;
         }
@@ -289,6 +365,8 @@ async fn settled_events_are_pruned_after_retention() {
     assert_eq!(s.store.recent_events(&scope, 10).await.unwrap().len(), 1);
     assert_eq!(s.store.prune_delivered_events(&tomorrow).await.unwrap(), 1);
     assert!(s.store.recent_events(&scope, 10).await.unwrap().is_empty());
-    let (_, log) = s.get(&format!("/v1/webhooks/{hook}/deliveries"), &key).await;
+    let (_, log) = s
+        .get(&format!("/v1/webhooks/{hook}/deliveries"), &key)
+        .await;
     assert_eq!(log["meta"]["total"], 0);
 }

@@ -17,13 +17,21 @@ const SECRET: &str = "whsec_0123456789abcdef";
 /// A live key of workspace `acme` and a webhook to `url` for `lead.created`.
 async fn seed(db: &TestDb, url: &str) -> (String, String) {
     let store = Store::connect(&db.url).await.unwrap();
-    let key = store.create_key("acme", Plan::parse("pro").unwrap(), true).await.unwrap();
+    let key = store
+        .create_key("acme", Plan::parse("pro").unwrap(), true)
+        .await
+        .unwrap();
     let scope = Scope {
         workspace_id: "acme".into(),
         live: true,
     };
     let hook = store
-        .create_webhook(&scope, url.into(), vec!["lead.created".into()], SECRET.into())
+        .create_webhook(
+            &scope,
+            url.into(),
+            vec!["lead.created".into()],
+            SECRET.into(),
+        )
         .await
         .unwrap();
     store.close().await;
@@ -104,9 +112,16 @@ async fn engine_killed_mid_delivery_resumes_after_restart_and_loses_nothing() {
         })
         .await;
     let by_lead = event_ids_by_lead(&receiver.hits());
-    assert_eq!(by_lead.keys().cloned().collect::<BTreeSet<_>>(), leads.iter().cloned().collect());
+    assert_eq!(
+        by_lead.keys().cloned().collect::<BTreeSet<_>>(),
+        leads.iter().cloned().collect()
+    );
     for (lead, ids) in &by_lead {
-        assert_eq!(ids.len(), 1, "one event id across the restart for {lead}: {ids:?}");
+        assert_eq!(
+            ids.len(),
+            1,
+            "one event id across the restart for {lead}: {ids:?}"
+        );
     }
     for hit in receiver.hits() {
         assert!(verify_signature(SECRET, &hit.signature, &hit.body));
@@ -125,7 +140,10 @@ async fn engine_killed_mid_delivery_resumes_after_restart_and_loses_nothing() {
 
 #[tokio::test]
 async fn two_engines_on_one_postgres_make_each_attempt_once() {
-    if std::env::var("BOLTCALL_TEST_DATABASE_URL").unwrap_or_default().is_empty() {
+    if std::env::var("BOLTCALL_TEST_DATABASE_URL")
+        .unwrap_or_default()
+        .is_empty()
+    {
         eprintln!("skipped: set BOLTCALL_TEST_DATABASE_URL to a PostgreSQL server");
         return;
     }
@@ -166,10 +184,17 @@ async fn two_engines_on_one_postgres_make_each_attempt_once() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(total, 2 * LEADS as i64, "one failed and one accepted attempt per event");
+    assert_eq!(
+        total,
+        2 * LEADS as i64,
+        "one failed and one accepted attempt per event"
+    );
     let mut per_event: BTreeMap<String, Vec<Option<u16>>> = BTreeMap::new();
     for hit in receiver.hits() {
-        per_event.entry(hit.event_id.clone()).or_default().push(hit.answered);
+        per_event
+            .entry(hit.event_id.clone())
+            .or_default()
+            .push(hit.answered);
     }
     assert_eq!(per_event.len(), LEADS);
     for (event, answers) in &per_event {

@@ -21,7 +21,10 @@ use crate::store::{EVENT_TYPES, WebhookAttempt, WebhookRecord};
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/webhooks", get(list).post(create))
-        .route("/v1/webhooks/{id}", axum::routing::delete(remove).patch(update))
+        .route(
+            "/v1/webhooks/{id}",
+            axum::routing::delete(remove).patch(update),
+        )
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/webhooks/{id}/test", post(test))
 }
@@ -203,11 +206,7 @@ pub async fn test(
     Ok(Json(attempt))
 }
 
-async fn find(
-    state: &ApiState,
-    scope: &crate::store::Scope,
-    id: &str,
-) -> ApiResult<WebhookRecord> {
+async fn find(state: &ApiState, scope: &crate::store::Scope, id: &str) -> ApiResult<WebhookRecord> {
     state
         .store
         .get_webhook(scope, id)

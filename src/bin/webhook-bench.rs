@@ -45,9 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let receipts: Receipts = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let target = format!("http://{}/hook", listener.local_addr()?);
-    let app = Router::new()
-        .fallback(receive)
-        .with_state(receipts.clone());
+    let app = Router::new().fallback(receive).with_state(receipts.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let scope = Scope {
@@ -96,7 +94,11 @@ async fn main() -> anyhow::Result<()> {
     let receipts = receipts.lock().expect("receipts");
     let mut lags: Vec<Duration> = written
         .iter()
-        .filter_map(|(id, at)| receipts.get(id).map(|got| got.saturating_duration_since(*at)))
+        .filter_map(|(id, at)| {
+            receipts
+                .get(id)
+                .map(|got| got.saturating_duration_since(*at))
+        })
         .collect();
     lags.sort();
     let pct = |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)];

@@ -101,10 +101,7 @@ impl Dispatcher {
     /// One round: fans out new events, then starts every due attempt there is room for.
     /// Returns whether it found work (so another round should follow at once).
     pub async fn pass(&self) -> Result<bool, StoreError> {
-        let fanned = self
-            .store
-            .fan_out_events(&now_ts(), FAN_OUT_BATCH)
-            .await?;
+        let fanned = self.store.fan_out_events(&now_ts(), FAN_OUT_BATCH).await?;
         // Wait for room before claiming: a claimed delivery must start within its lease.
         let Ok(first) = self.slots.clone().acquire_owned().await else {
             return Ok(false);
@@ -156,7 +153,12 @@ impl Dispatcher {
 
 /// Makes one attempt of `job` and records it. A failure to record leaves the claim to lapse,
 /// and the attempt is made again (at least once, never silently dropped).
-async fn attempt(store: &Store, sender: &WebhookSender, schedule: &RetrySchedule, job: DeliveryJob) {
+async fn attempt(
+    store: &Store,
+    sender: &WebhookSender,
+    schedule: &RetrySchedule,
+    job: DeliveryJob,
+) {
     let body = event_body(&job.event_type, &job.timestamp(), &job.payload);
     let outcome = sender
         .send(&Outgoing {

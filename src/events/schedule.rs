@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn default_schedule_spans_about_a_day_in_eight_attempts() {
-        let schedule = RetrySchedule::from_secs(&crate::config::Config::default().webhook_retry_schedule);
+        let schedule =
+            RetrySchedule::from_secs(&crate::config::Config::default().webhook_retry_schedule);
         assert_eq!(schedule.attempts(), 8);
         let first = schedule.delay_after(1, 0.0).unwrap();
         assert!(first <= Duration::from_secs(10), "{first:?}");
@@ -87,7 +88,10 @@ mod tests {
     fn jitter_stretches_by_at_most_a_quarter() {
         let schedule = RetrySchedule::from_secs(&[100]);
         assert_eq!(schedule.delay_after(1, 0.0), Some(Duration::from_secs(100)));
-        assert_eq!(schedule.delay_after(1, 0.999_999).map(|d| d.as_secs()), Some(124));
+        assert_eq!(
+            schedule.delay_after(1, 0.999_999).map(|d| d.as_secs()),
+            Some(124)
+        );
     }
 
     #[test]
@@ -105,7 +109,10 @@ mod tests {
         let NextStep::GiveUp(reason) = schedule.next_step(3, &failed(), now, 0.0) else {
             panic!("third failure of a two-retry schedule gives up");
         };
-        assert!(reason.contains("3 consecutive") && reason.contains("HTTP 500"), "{reason}");
+        assert!(
+            reason.contains("3 consecutive") && reason.contains("HTTP 500"),
+            "{reason}"
+        );
         let ok = AttemptOutcome {
             status_code: Some(204),
             error: None,

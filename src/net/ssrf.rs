@@ -41,8 +41,7 @@ fn classify_v4(v4: Ipv4Addr) -> Reach {
     let [a, b, c, _] = v4.octets();
     if v4.is_loopback() || v4.is_private() {
         Reach::Local
-    } else if v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200)
-    {
+    } else if v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200) {
         Reach::Forbidden("a cloud metadata address")
     } else if v4.is_link_local() {
         Reach::Forbidden("a link-local address")
@@ -116,9 +115,7 @@ async fn resolve_checked(
     host: String,
     allow_local: bool,
 ) -> Result<Addrs, Box<dyn std::error::Error + Send + Sync>> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-        .await?
-        .collect();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
     if addrs.is_empty() {
         return Err(format!("{host} has no address").into());
     }
@@ -138,14 +135,26 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "100.128.0.1",
+        ] {
             assert_eq!(reach(ip), Reach::Public, "{ip}");
         }
     }
 
     #[test]
     fn loopback_and_private_need_the_operator_flag() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "::1", "fd12::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "::1",
+            "fd12::1",
+        ] {
             assert_eq!(reach(ip), Reach::Local, "{ip}");
             assert!(check(ip.parse().unwrap(), false).is_err(), "{ip}");
             assert!(check(ip.parse().unwrap(), true).is_ok(), "{ip}");
@@ -168,7 +177,7 @@ mod tests {
             "::",
             "64:ff9b::7f00:1", // NAT64 of 127.0.0.1
             "64:ff9b::808:808",
-            "2002:7f00:1::1", // 6to4
+            "2002:7f00:1::1",   // 6to4
             "::ffff:127.0.0.1", // mapped
             "::ffff:8.8.8.8",
             "::127.0.0.1", // compatible
@@ -190,6 +199,10 @@ mod tests {
         assert!(err.contains("loopback"), "{err}");
         let name: Name = "localhost".parse().unwrap();
         let allowed = GuardedResolver::new(true).resolve(name).await;
-        assert!(allowed.expect("allowed with the flag").all(|a| a.ip().is_loopback()));
+        assert!(
+            allowed
+                .expect("allowed with the flag")
+                .all(|a| a.ip().is_loopback())
+        );
     }
 }

@@ -63,12 +63,14 @@ impl Store {
     ) -> Result<Option<WebhookRecord>, StoreError> {
         let sql = "SELECT id, workspace_id, live, url, events, secret, status, disabled_reason, \
                    created_at FROM webhooks WHERE id = $1 AND workspace_id = $2 AND live = $3";
-        Ok(on_writer!(self, pool => sqlx::query_as::<_, WebhookRecord>(sql)
+        Ok(
+            on_writer!(self, pool => sqlx::query_as::<_, WebhookRecord>(sql)
             .bind(id)
             .bind(&scope.workspace_id)
             .bind(scope.live)
             .fetch_optional(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Saves a webhook's url, events, status and disabled reason as `hook` holds them.
