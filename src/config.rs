@@ -70,6 +70,12 @@ pub struct Config {
     /// Seconds a SIP TCP connection may stay silent before it is closed.
     pub sip_tcp_idle_secs: u64,
     pub webhook_allow_loopback: bool,
+    /// Delays in seconds before each webhook retry; its length is the number of retries.
+    pub webhook_retry_schedule: Vec<u64>,
+    /// Seconds a webhook receiver has to answer before the attempt counts as failed.
+    pub webhook_timeout_secs: u64,
+    /// Days settled events (and their delivery records) are kept before being pruned.
+    pub webhook_retention_days: u64,
     /// `false` only for benchmarks.
     pub rate_limit: bool,
     pub data_dir: PathBuf,
@@ -148,6 +154,10 @@ impl Default for Config {
             sip_tcp_connect_rate: 10,
             sip_tcp_idle_secs: 300,
             webhook_allow_loopback: false,
+            // 8 attempts over about 23.6 hours, the first retry after 10 seconds.
+            webhook_retry_schedule: vec![10, 60, 300, 1800, 7200, 21600, 54000],
+            webhook_timeout_secs: 10,
+            webhook_retention_days: 30,
             rate_limit: true,
             data_dir: PathBuf::from("./data"),
             llm_base_url: None,
@@ -269,6 +279,18 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK") {
             self.webhook_allow_loopback = parse_flag("BOLTCALL_WEBHOOK_ALLOW_LOOPBACK", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_WEBHOOK_RETRY_SCHEDULE") {
+            self.webhook_retry_schedule = split_list(&v)
+                .iter()
+                .map(|d| parse_number("BOLTCALL_WEBHOOK_RETRY_SCHEDULE", d))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = get("BOLTCALL_WEBHOOK_TIMEOUT") {
+            self.webhook_timeout_secs = parse_number("BOLTCALL_WEBHOOK_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_WEBHOOK_RETENTION_DAYS") {
+            self.webhook_retention_days = parse_number("BOLTCALL_WEBHOOK_RETENTION_DAYS", &v)?;
         }
         if let Some(v) = get("BOLTCALL_RATE_LIMIT") {
             self.rate_limit = parse_flag("BOLTCALL_RATE_LIMIT", &v)?;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod messaging;
+pub mod net;
 pub mod providers;
 pub mod replay;
 pub mod server;

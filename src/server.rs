@@ -29,6 +29,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     let config = Arc::new(config);
+    // Webhooks: deliveries left pending by an earlier run resume once their claims lapse.
+    let dispatcher = crate::events::dispatcher::Dispatcher::new(
+        store.clone(),
+        crate::events::dispatcher::DispatcherSettings::from_config(&config),
+    )
+    .context("cannot build the webhook HTTP client")?
+    .spawn();
     // Providers install the offline models on first use.
     let services = Arc::new(CallServices {
         config: config.clone(),
@@ -66,6 +73,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     flusher.abort();
+    dispatcher.abort();
     api.flush_usage().await;
     store.close().await;
     Ok(())

@@ -360,6 +360,24 @@ async fn every_endpoint_answers_as_documented() {
         json!({"url": "https://example.com/h", "events": ["lead.created"]})
     );
     call!(Method::GET, "/v1/webhooks", "/v1/webhooks");
+    let hook_path = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());
+    call!(
+        Method::PATCH,
+        "/v1/webhooks/{id}",
+        hook_path.clone(),
+        json!({"events": ["lead.created", "lead.updated"], "status": "active"})
+    );
+    call!(
+        Method::POST,
+        "/v1/webhooks/{id}/test",
+        format!("{hook_path}/test"),
+        json!({})
+    );
+    call!(
+        Method::GET,
+        "/v1/webhooks/{id}/deliveries",
+        format!("{hook_path}/deliveries")
+    );
     call!(
         Method::DELETE,
         "/v1/webhooks/{id}",

@@ -1,10 +1,11 @@
 //! Field validation shared by the resources. Every error names its field.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::error::{ApiError, ApiResult};
+use crate::net::ssrf::{Reach, classify};
 
 /// A required field: absent or null is `400`.
 pub fn required<T>(value: Option<T>, field: &str) -> ApiResult<T> {
@@ -128,36 +129,46 @@ pub fn datetime(value: &str, field: &str, edge: DayEdge) -> ApiResult<DateTime<U
     ))
 }
 
-/// A webhook target: https, and not a loopback/private/link-local address unless the operator
-/// allows it (then plain http is accepted too). Names are checked again at delivery time, when
-/// they are resolved; here only literal addresses and local-only names can be refused.
+/// A webhook target: https, and not a loopback/private address unless the operator allows it;
+/// then plain http is accepted too, but only to such local targets. Names are checked again at
+/// delivery time, when they are resolved; here only literal addresses and local-only names can
+/// be refused.
 pub fn webhook_url(value: &str, field: &str, allow_local: bool) -> ApiResult<url::Url> {
     let url = url::Url::parse(value)
         .map_err(|e| ApiError::validation(field, format!("is not a valid URL: {e}")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_local => {}
-        "http" => return Err(ApiError::validation(field, "must use https")),
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
         other => {
             return Err(ApiError::validation(
                 field,
                 format!("must use https, not {other}"),
             ));
         }
-    }
-    let local = match url.host() {
-        None => return Err(ApiError::validation(field, "must name a host")),
-        Some(url::Host::Ipv4(ip)) => is_local_ip(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => is_local_ip(IpAddr::V6(ip)),
-        Some(url::Host::Domain(name)) => is_local_name(name),
     };
-    if local && !allow_local {
-        return Err(ApiError::validation(
+    let reach = match url.host() {
+        None => return Err(ApiError::validation(field, "must name a host")),
+        Some(url::Host::Ipv4(ip)) => classify(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => classify(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) if is_local_name(name) => Reach::Local,
+        Some(url::Host::Domain(_)) => Reach::Public,
+    };
+    match reach {
+        Reach::Forbidden(why) => Err(ApiError::validation(
+            field,
+            format!("must not target {why}"),
+        )),
+        Reach::Local if !allow_local => Err(ApiError::validation(
             field,
             "must not target a loopback, private or link-local address",
-        ));
+        )),
+        Reach::Public if !https => Err(ApiError::validation(
+            field,
+            "must use https (http is accepted only for loopback or private targets when the \
+             engine allows them)",
+        )),
+        _ => Ok(url),
     }
-    Ok(url)
 }
 
 fn is_local_name(name: &str) -> bool {
@@ -177,35 +188,7 @@ fn is_local_name(name: &str) -> bool {
 
 /// Addresses a server-side request must never reach from a tenant's URL.
 pub fn is_local_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_local_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_local_v4(v4);
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || v6 == Ipv6Addr::LOCALHOST
-        }
-    }
-}
-
-fn is_local_v4(v4: Ipv4Addr) -> bool {
-    let [a, b, ..] = v4.octets();
-    v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_broadcast()
-        || v4.is_multicast()
-        || v4.is_documentation()
-        || a == 0
-        || (a == 100 && (64..=127).contains(&b)) // carrier-grade NAT
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+    classify(ip) != Reach::Public
 }
 
 #[cfg(test)]
@@ -249,6 +232,13 @@ mod tests {
             assert!(webhook_url(bad, "url", false).is_err(), "{bad}");
         }
         assert!(webhook_url("http://127.0.0.1:9000/h", "url", true).is_ok());
+        assert!(webhook_url("http://localhost:9000/h", "url", true).is_ok());
+        // The operator flag opens http to local targets only, never to the internet, and
+        // never to metadata or link-local ranges.
+        assert!(webhook_url("http://yourapp.com/h", "url", true).is_err());
+        assert!(webhook_url("http://93.184.216.34/h", "url", true).is_err());
+        assert!(webhook_url("http://169.254.169.254/latest", "url", true).is_err());
+        assert!(webhook_url("https://[64:ff9b::7f00:1]/h", "url", true).is_err());
         assert!(webhook_url("ftp://127.0.0.1/h", "url", true).is_err());
     }
 

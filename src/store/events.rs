@@ -1,5 +1,6 @@
 //! The outbox side of events: rows written in the same transaction as the change they report.
-//! Delivery (signing, retries) reads them later; `delivery_state` starts at `pending`.
+//! `crate::events` delivers them later; `delivery_state` starts at `pending` and becomes
+//! `dispatched` once each subscribed webhook has its delivery row.
 
 use serde::Serialize;
 
@@ -28,10 +29,11 @@ pub struct EventRecord {
     pub delivery_state: String,
 }
 
-/// Inserts an outbox row through `$conn` (a connection or transaction of either engine).
+/// Inserts an outbox row through `$conn` (a connection or transaction of either engine) and
+/// wakes this process's webhook dispatcher.
 macro_rules! insert_event {
-    ($conn:expr, $workspace:expr, $live:expr, $event_type:expr, $resource:expr) => {
-        sqlx::query(
+    ($conn:expr, $workspace:expr, $live:expr, $event_type:expr, $resource:expr) => {{
+        let inserted = sqlx::query(
             "INSERT INTO events (id, workspace_id, live, event_type, payload, created_at, \
              delivery_state, attempts, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6)",
@@ -43,8 +45,10 @@ macro_rules! insert_event {
         .bind($crate::store::to_json_text($resource))
         .bind($crate::store::now_ts())
         .execute($conn)
-        .await
-    };
+        .await;
+        $crate::events::outbox_written();
+        inserted
+    }};
 }
 pub(crate) use insert_event;
 

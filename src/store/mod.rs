@@ -17,6 +17,7 @@ mod agents;
 mod analytics;
 mod appointments;
 mod calls;
+mod deliveries;
 mod events;
 mod ids;
 mod key_cache;
@@ -44,6 +45,7 @@ pub use analytics::{
 };
 pub use appointments::AppointmentFilter;
 pub use calls::CallFilter;
+pub use deliveries::{AttemptOutcome, DeliveryJob, NextStep, WebhookAttempt};
 pub use events::{EVENT_TYPES, EventRecord};
 pub use ids::new_id;
 pub use key_cache::KEY_CACHE_TTL;

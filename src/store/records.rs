@@ -250,8 +250,11 @@ pub struct WebhookRecord {
     /// Signing secret; shown only in the response that created the webhook.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// `active`.
+    /// `active`, or `disabled` (by `PATCH`, or by the engine after a whole retry schedule
+    /// failed; `PATCH` with `status: "active"` re-enables it).
     pub status: String,
+    /// Why the webhook is disabled; null while active.
+    pub disabled_reason: Option<String>,
     #[serde(serialize_with = "ts")]
     pub created_at: String,
 }

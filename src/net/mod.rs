@@ -1,0 +1,3 @@
+//! Outbound network policy for requests whose target a tenant chooses.
+
+pub mod ssrf;
