@@ -36,7 +36,7 @@ impl WebhookSender {
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve the name itself, past the guard.
             .no_proxy()
-            .dns_resolver(GuardedResolver::new(allow_local))
+            .dns_resolver(GuardedResolver::shared(allow_local))
             .user_agent(USER_AGENT)
             .build()?;
         Ok(WebhookSender {

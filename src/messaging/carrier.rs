@@ -164,7 +164,8 @@ struct Inbound {
 
 async fn store_inbound(messaging: &Messaging, m: Inbound) -> Result<(), StoreError> {
     let store = messaging.store();
-    let Some(agent) = store.find_agent_by_phone(&m.to).await? else {
+    // Messages through the carrier reach live agents only.
+    let Some(agent) = store.find_agent_by_phone(&m.to, true).await? else {
         tracing::info!(to = %m.to, sid = %m.sid, "inbound message to a number no agent owns");
         return Ok(());
     };

@@ -100,7 +100,8 @@ pub struct GuardedResolver {
 }
 
 impl GuardedResolver {
-    pub fn new(allow_local: bool) -> Arc<dyn Resolve> {
+    /// The resolver as reqwest takes it.
+    pub fn shared(allow_local: bool) -> Arc<dyn Resolve> {
         Arc::new(GuardedResolver { allow_local })
     }
 }
@@ -194,11 +195,11 @@ mod tests {
     #[tokio::test]
     async fn resolver_refuses_names_of_local_addresses() {
         let name: Name = "localhost".parse().unwrap();
-        let refused = GuardedResolver::new(false).resolve(name).await;
+        let refused = GuardedResolver::shared(false).resolve(name).await;
         let err = refused.err().expect("localhost refused").to_string();
         assert!(err.contains("loopback"), "{err}");
         let name: Name = "localhost".parse().unwrap();
-        let allowed = GuardedResolver::new(true).resolve(name).await;
+        let allowed = GuardedResolver::shared(true).resolve(name).await;
         assert!(
             allowed
                 .expect("allowed with the flag")

@@ -23,6 +23,9 @@ use boltcall::telephony::{Dialer, OutboundCall};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// A change a test makes to the server's configuration.
+pub type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// How to build a test server (default: limiter off, public https webhooks only).
 #[derive(Default)]
 pub struct Options {
@@ -35,7 +38,7 @@ pub struct Options {
     /// Call admission (caps, minutes); one from the default configuration when `None`.
     pub admission: Option<Arc<boltcall::agent::admission::Admission>>,
     /// Changes to the configuration after the defaults above (e.g. Twilio settings).
-    pub configure: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    pub configure: Option<ConfigChange>,
 }
 
 pub struct TestServer {
