@@ -160,7 +160,7 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
     assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
     assert_eq!(first["model"], "test-model");
     assert_eq!(first["stream"], true);
-    assert_eq!(first["tools"].as_array().map(Vec::len), Some(5));
+    assert_eq!(first["tools"].as_array().map(Vec::len), Some(6));
     let system = first["messages"][0]["content"].as_str().unwrap_or_default();
     assert!(
         system.contains("You are Sarah")
