@@ -28,6 +28,16 @@ async fn server() -> (TestServer, String) {
     (s, key)
 }
 
+/// The workspace and mode `key` acts in.
+async fn scope_of(s: &TestServer, key: &str) -> boltcall::store::Scope {
+    s.store
+        .authenticate(key)
+        .await
+        .unwrap()
+        .expect("the test's key")
+        .scope()
+}
+
 fn dispatcher(store: &Store, retries: &[u64], allow_local: bool) -> tokio::task::JoinHandle<()> {
     let settings = DispatcherSettings {
         schedule: RetrySchedule::from_secs(retries),
@@ -251,10 +261,7 @@ async fn delivery_refuses_local_targets_and_follows_no_redirect() {
         .to_string();
     // Stored directly: registration would refuse these, and delivery must refuse them too
     // (a name can resolve somewhere else by the time it is used).
-    let scope = boltcall::store::Scope {
-        workspace_id: "acme".into(),
-        live: true,
-    };
+    let scope = scope_of(&s, &key).await;
     let targets = [
         format!("http://127.0.0.1:{port}/hook"),
         format!("http://localhost:{port}/hook"),
@@ -346,10 +353,7 @@ async fn settled_events_are_pruned_after_retention() {
     assert_eq!(s.store.prune_delivered_events(&tomorrow).await.unwrap(), 0);
     let _dispatcher = dispatcher(&s.store, &[0], true);
     receiver.wait_until("the event", |h| h.len() == 1).await;
-    let scope = boltcall::store::Scope {
-        workspace_id: "acme".into(),
-        live: true,
-    };
+    let scope = scope_of(&s, &key).await;
     // Wait for the outcome to be recorded.
     for _ in 0..1200 {
         let (_, log) = s

@@ -7,7 +7,7 @@ mod receiver;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use boltcall::store::{Plan, Scope, Store};
+use boltcall::store::{Plan, Store};
 use common::{TestDb, spawn_binary};
 use receiver::{Mode, Receiver, verify_signature};
 use serde_json::{Value, json};
@@ -21,10 +21,7 @@ async fn seed(db: &TestDb, url: &str) -> (String, String) {
         .create_key("acme", Plan::parse("pro").unwrap(), true)
         .await
         .unwrap();
-    let scope = Scope {
-        workspace_id: "acme".into(),
-        live: true,
-    };
+    let scope = key.key.scope();
     let hook = store
         .create_webhook(
             &scope,
