@@ -85,6 +85,18 @@ pub struct Config {
     pub idle_hangup_secs: u64,
     /// Calls are ended politely after this long.
     pub max_call_secs: u64,
+    // Shutdown, crash recovery and HTTP limits.
+    /// Names this engine in the calls it runs, so a restart finds its own interrupted calls;
+    /// give each engine sharing a PostgreSQL database its own.
+    pub instance_id: String,
+    /// On SIGTERM live calls may finish for this long before the agent says goodbye.
+    pub shutdown_grace_secs: u64,
+    /// A client must send a request's headers within this.
+    pub http_header_timeout_secs: u64,
+    /// A request must be answered within this (WebSocket calls are not bound by it).
+    pub http_request_timeout_secs: u64,
+    /// Open HTTP connections at most; more wait to be accepted.
+    pub http_max_connections: usize,
 }
 
 impl Default for Config {
@@ -122,6 +134,11 @@ impl Default for Config {
             idle_reprompt_secs: turn.idle_reprompt_ms / 1000,
             idle_hangup_secs: turn.idle_hangup_ms / 1000,
             max_call_secs: turn.max_call_ms / 1000,
+            instance_id: default_instance_id(),
+            shutdown_grace_secs: 30,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_connections: 1024,
         }
     }
 }
@@ -245,6 +262,21 @@ impl Config {
         if let Some(v) = get("BOLTCALL_MAX_CALL_SECS") {
             self.max_call_secs = parse_number("BOLTCALL_MAX_CALL_SECS", &v)?;
         }
+        if let Some(v) = get("BOLTCALL_INSTANCE_ID") {
+            self.instance_id = v;
+        }
+        for (name, value) in [
+            ("BOLTCALL_SHUTDOWN_GRACE_SECS", &mut self.shutdown_grace_secs),
+            ("BOLTCALL_HTTP_HEADER_TIMEOUT_SECS", &mut self.http_header_timeout_secs),
+            ("BOLTCALL_HTTP_REQUEST_TIMEOUT_SECS", &mut self.http_request_timeout_secs),
+        ] {
+            if let Some(v) = get(name) {
+                *value = parse_number(name, &v)?;
+            }
+        }
+        if let Some(v) = get("BOLTCALL_HTTP_MAX_CONNECTIONS") {
+            self.http_max_connections = parse_number("BOLTCALL_HTTP_MAX_CONNECTIONS", &v)?;
+        }
         Ok(())
     }
 
@@ -278,6 +310,16 @@ fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError
         value: value.into(),
         reason: "expected HOST:PORT with a numeric host",
     })
+}
+
+/// The host's name: stable across restarts, distinct between machines.
+fn default_instance_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "boltcall".into())
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod http_serve;
 pub mod providers;
 pub mod replay;
 pub mod server;

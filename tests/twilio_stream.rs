@@ -155,6 +155,7 @@ async fn engine(greeting: &str, token: Option<&str>) -> Engine {
         stt: Arc::new(ScriptedStt),
         tts: Arc::new(ToneTts),
         brain: Arc::new(FixedBrain),
+        drain: Default::default(),
     });
     let router = boltcall::telephony::twilio::router(services);
     tokio::spawn(async move { axum::serve(listener, router).await });

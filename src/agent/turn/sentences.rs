@@ -154,9 +154,12 @@ impl SentenceSplitter {
         dot: usize,
         after: &[(usize, char)],
     ) -> Option<bool> {
+        // Just past the boundary character, which may be wider than a byte (a no-break space).
         let word_start = text[..dot]
-            .rfind(|c: char| c.is_whitespace() || c == '(' || c == '"')
-            .map_or(0, |p| p + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace() || c == '(' || c == '"')
+            .map_or(0, |(p, c)| p + c.len_utf8());
         let word = text[word_start..dot].to_lowercase();
         let word = word.trim_start_matches(|c: char| !c.is_alphanumeric());
         let next_word_capitalised = after
@@ -315,6 +318,18 @@ mod tests {
         let words: Vec<String> = text.split_inclusive(' ').map(String::from).collect();
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
         assert_eq!(whole, split_stream(&refs));
+    }
+
+    #[test]
+    fn a_multi_byte_space_before_an_abbreviation_is_a_boundary() {
+        assert_eq!(
+            split_stream(&["Call\u{a0}us. Thanks"]),
+            vec!["Call\u{a0}us.", "Thanks"]
+        );
+        assert_eq!(
+            split_chars("See Dr.\u{2003}Lee\u{3000}now. Bye"),
+            vec!["See Dr.\u{2003}Lee\u{3000}now.", "Bye"]
+        );
     }
 
     #[test]

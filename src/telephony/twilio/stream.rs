@@ -29,6 +29,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if services.drain.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     if let Some(token) = services.config.twilio_auth_token.as_deref() {
         // Twilio signs the handshake like a webhook: the full wss:// URL, no parameters.
         let mut url = stream_url(&services.config.public_url());

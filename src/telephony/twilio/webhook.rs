@@ -24,6 +24,10 @@ pub async fn voice(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if services.drain.is_draining() {
+        // Twilio then tries the number's fallback URL (another engine, or a message).
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
         return (
             StatusCode::BAD_REQUEST,
