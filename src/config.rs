@@ -266,9 +266,18 @@ impl Config {
             self.instance_id = v;
         }
         for (name, value) in [
-            ("BOLTCALL_SHUTDOWN_GRACE_SECS", &mut self.shutdown_grace_secs),
-            ("BOLTCALL_HTTP_HEADER_TIMEOUT_SECS", &mut self.http_header_timeout_secs),
-            ("BOLTCALL_HTTP_REQUEST_TIMEOUT_SECS", &mut self.http_request_timeout_secs),
+            (
+                "BOLTCALL_SHUTDOWN_GRACE_SECS",
+                &mut self.shutdown_grace_secs,
+            ),
+            (
+                "BOLTCALL_HTTP_HEADER_TIMEOUT_SECS",
+                &mut self.http_header_timeout_secs,
+            ),
+            (
+                "BOLTCALL_HTTP_REQUEST_TIMEOUT_SECS",
+                &mut self.http_request_timeout_secs,
+            ),
         ] {
             if let Some(v) = get(name) {
                 *value = parse_number(name, &v)?;

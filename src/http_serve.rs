@@ -134,4 +134,3 @@ fn timed_out() -> Response {
     )
     .into_response()
 }
-

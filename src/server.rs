@@ -80,15 +80,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn drain_calls(drain: &Drain, grace: Duration) {
     drain.start_draining();
     let live = drain.active_calls();
-    tracing::info!(live, "shutting down: no new calls; waiting up to {grace:?} for live ones");
+    tracing::info!(
+        live,
+        "shutting down: no new calls; waiting up to {grace:?} for live ones"
+    );
     if tokio::time::timeout(grace, drain.idle()).await.is_ok() {
         return;
     }
-    tracing::info!(live = drain.active_calls(), "grace over: ending the calls still live");
+    tracing::info!(
+        live = drain.active_calls(),
+        "grace over: ending the calls still live"
+    );
     drain.close_calls();
-    if tokio::time::timeout(GOODBYE_TIMEOUT, drain.idle()).await.is_err() {
+    if tokio::time::timeout(GOODBYE_TIMEOUT, drain.idle())
+        .await
+        .is_err()
+    {
         // Their records are finished from the journal at the next start.
-        tracing::warn!(live = drain.active_calls(), "calls did not end in time; exiting");
+        tracing::warn!(
+            live = drain.active_calls(),
+            "calls did not end in time; exiting"
+        );
     }
 }
 

@@ -148,7 +148,11 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         recording: None,
     };
     let (report, heard) = tokio::join!(
-        run_call(services.clone(), leg, CallRoute::new(agent.id.clone(), scope.clone())),
+        run_call(
+            services.clone(),
+            leg,
+            CallRoute::new(agent.id.clone(), scope.clone())
+        ),
         run_callee(callee_end, callee)
     );
     assert!(

@@ -58,21 +58,33 @@ async fn journal_keeps_the_transcript_as_the_machine_last_had_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::TestDb::create(dir.path()).await;
     let store = Store::connect(&db.url).await.unwrap();
-    let agent = store
-        .create_agent(&scope(), agent())
+    let agent = store.create_agent(&scope(), agent()).await.unwrap();
+    let call = open_call(&store, &agent.id).await;
+    store
+        .journal_turn(&call, 0, &turn("agent", "Hello.", 0))
         .await
         .unwrap();
-    let call = open_call(&store, &agent.id).await;
-    store.journal_turn(&call, 0, &turn("agent", "Hello.", 0)).await.unwrap();
-    store.journal_turn(&call, 1, &turn("caller", "book", 1000)).await.unwrap();
+    store
+        .journal_turn(&call, 1, &turn("caller", "book", 1000))
+        .await
+        .unwrap();
     // The caller's turn was taken back, then said again in full.
     store.truncate_journal(&call, 1).await.unwrap();
-    store.journal_turn(&call, 1, &turn("caller", "book a visit", 1000)).await.unwrap();
-    store.journal_turn(&call, 1, &turn("caller", "book a visit please", 1000)).await.unwrap();
+    store
+        .journal_turn(&call, 1, &turn("caller", "book a visit", 1000))
+        .await
+        .unwrap();
+    store
+        .journal_turn(&call, 1, &turn("caller", "book a visit please", 1000))
+        .await
+        .unwrap();
     let turns = store.journaled_turns(&call).await.unwrap();
     assert_eq!(
         turns,
-        [turn("agent", "Hello.", 0), turn("caller", "book a visit please", 1000)]
+        [
+            turn("agent", "Hello.", 0),
+            turn("caller", "book a visit please", 1000)
+        ]
     );
 }
 
@@ -80,14 +92,20 @@ async fn journal_keeps_the_transcript_as_the_machine_last_had_it() {
 async fn an_instance_takes_its_own_calls_and_those_of_silent_instances_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::TestDb::create(dir.path()).await;
-    let a = Store::connect(&db.url).await.unwrap().with_instance_id("node-a");
-    let b = Store::connect(&db.url).await.unwrap().with_instance_id("node-b");
-    let agent = a
-        .create_agent(&scope(), agent())
+    let a = Store::connect(&db.url)
         .await
-        .unwrap();
+        .unwrap()
+        .with_instance_id("node-a");
+    let b = Store::connect(&db.url)
+        .await
+        .unwrap()
+        .with_instance_id("node-b");
+    let agent = a.create_agent(&scope(), agent()).await.unwrap();
     let own = open_call(&a, &agent.id).await;
-    let others = [open_call(&b, &agent.id).await, open_call(&b, &agent.id).await];
+    let others = [
+        open_call(&b, &agent.id).await,
+        open_call(&b, &agent.id).await,
+    ];
     assert_eq!(b.heartbeat_calls().await.unwrap(), 2);
     let ids = |taken: Vec<(boltcall::store::CallRecord, _)>| {
         let mut ids: Vec<String> = taken.into_iter().map(|(c, _)| c.id).collect();
@@ -108,7 +126,11 @@ async fn an_instance_takes_its_own_calls_and_those_of_silent_instances_only() {
     assert_eq!(taken, [own.clone()]);
     // ... once: node-a now holds it, with a fresh heartbeat.
     assert!(b.take_orphaned_calls(recent).await.unwrap().is_empty());
-    assert_eq!(a.take_orphaned_calls(recent).await.unwrap().len(), 1, "its own, again");
+    assert_eq!(
+        a.take_orphaned_calls(recent).await.unwrap().len(),
+        1,
+        "its own, again"
+    );
     // node-b falls silent (its heartbeats are older than the cut-off): its calls are taken.
     let later = Utc::now() + Duration::seconds(1);
     let taken = ids(a.take_orphaned_calls(later).await.unwrap());

@@ -101,7 +101,9 @@ async fn made_up_keys_are_refused_before_any_database_lookup() {
     server.store.close().await;
     let mut statuses = Vec::new();
     for i in 0..6 {
-        let (status, _) = server.get("/v1/agents", &format!("sk_live_madeup{i}")).await;
+        let (status, _) = server
+            .get("/v1/agents", &format!("sk_live_madeup{i}"))
+            .await;
         statuses.push(status.as_u16());
     }
     assert_eq!(statuses, [500, 500, 500, 429, 429, 429]);
@@ -132,7 +134,10 @@ fn no_database_password_in_start_up_errors() {
     }
     let (_, _, stderr) = common::run_cli(
         &["serve"],
-        &[("BOLTCALL_DATABASE_URL", "mysql://boltcall:hunter2@db/boltcall")],
+        &[(
+            "BOLTCALL_DATABASE_URL",
+            "mysql://boltcall:hunter2@db/boltcall",
+        )],
     );
     assert!(stderr.contains("boltcall:***@db"), "{stderr}");
 }
@@ -201,6 +206,9 @@ async fn recordings_are_served_only_from_the_recordings_directory() {
             .unwrap();
         assert_eq!(response.status().as_u16(), expected, "{path}");
         let body = response.text().await.unwrap();
-        assert!(!body.contains("not a recording") && !body.contains("root:"), "{path}");
+        assert!(
+            !body.contains("not a recording") && !body.contains("root:"),
+            "{path}"
+        );
     }
 }

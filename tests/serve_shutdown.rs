@@ -78,7 +78,10 @@ impl Setup {
         let log = std::fs::File::create(self.dir.path().join(format!("serve-{run}.log"))).unwrap();
         let child = Command::new(common::binary())
             .arg("serve")
-            .env("BOLTCALL_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            .env(
+                "BOLTCALL_HTTP_ADDR",
+                format!("127.0.0.1:{}", self.http_port),
+            )
             .env("BOLTCALL_SIP_ADDR", format!("127.0.0.1:{}", self.sip_port))
             .env("BOLTCALL_DATABASE_URL", &self.db.url)
             .env("BOLTCALL_DATA_DIR", self.dir.path().join("data"))
@@ -109,7 +112,8 @@ impl Setup {
     }
 
     fn log(&self, run: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("serve-{run}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join(format!("serve-{run}.log")))
+            .unwrap_or_default()
     }
 
     fn recording(&self, call_id: &str) -> PathBuf {
@@ -121,7 +125,11 @@ impl Setup {
 
     async fn calls(&self) -> Vec<CallRecord> {
         self.store
-            .list_calls(&scope(), &Default::default(), PageRequest { page: 1, limit: 10 })
+            .list_calls(
+                &scope(),
+                &Default::default(),
+                PageRequest { page: 1, limit: 10 },
+            )
             .await
             .unwrap()
             .items
@@ -179,9 +187,11 @@ async fn twilio_call(base: String) -> (bool, usize) {
     let url = format!("{}/carrier/twilio/stream", base.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let text = |v: serde_json::Value| WsMessage::Text(v.to_string().into());
-    ws.send(text(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})))
-        .await
-        .unwrap();
+    ws.send(text(
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+    ))
+    .await
+    .unwrap();
     ws.send(text(json!({
         "event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
         "start": {
@@ -270,7 +280,11 @@ async fn sigterm_says_goodbye_hangs_up_and_records_every_live_call() {
     for _ in 0..200 {
         let response = http
             .post(format!("{}/carrier/twilio/voice", setup.base()))
-            .form(&[("CallSid", "CA0002"), ("From", "+15550003000"), ("To", AGENT_PHONE)])
+            .form(&[
+                ("CallSid", "CA0002"),
+                ("From", "+15550003000"),
+                ("To", AGENT_PHONE),
+            ])
             .send()
             .await;
         match response.map(|r| r.status().as_u16()) {
@@ -285,7 +299,11 @@ async fn sigterm_says_goodbye_hangs_up_and_records_every_live_call() {
     assert!(refused, "a new call was never refused while draining");
 
     let sipp = sipp.wait_with_output().await.unwrap();
-    assert!(sipp.status.success(), "sipp never got the BYE:\n{}", setup.log("term"));
+    assert!(
+        sipp.status.success(),
+        "sipp never got the BYE:\n{}",
+        setup.log("term")
+    );
     let (closed, heard) = twilio.await.unwrap();
     assert!(closed, "the Twilio stream was not closed by the engine");
     assert!(heard > 50, "the Twilio caller heard {heard} agent frames");
@@ -311,7 +329,11 @@ async fn sigterm_says_goodbye_hangs_up_and_records_every_live_call() {
         );
         let wav = hound::WavReader::open(setup.recording(&call.id)).unwrap();
         assert!(wav.duration() > 16_000);
-        assert!(events.iter().any(|e| e.contains(&call.id)), "no call.completed for {}", call.id);
+        assert!(
+            events.iter().any(|e| e.contains(&call.id)),
+            "no call.completed for {}",
+            call.id
+        );
     }
 }
 
@@ -328,8 +350,16 @@ async fn after_kill_9_the_next_start_finishes_the_interrupted_calls() {
     drop(sipp);
     twilio.abort();
     for call in &live {
-        let row = setup.store.get_call(&scope(), &call.id).await.unwrap().unwrap();
-        assert_eq!(row.status, "in-progress", "nothing finished the call before the restart");
+        let row = setup
+            .store
+            .get_call(&scope(), &call.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            row.status, "in-progress",
+            "nothing finished the call before the restart"
+        );
     }
 
     let mut engine = setup.serve("restart").await;
@@ -356,11 +386,18 @@ async fn after_kill_9_the_next_start_finishes_the_interrupted_calls() {
         // The header now covers every whole frame on disk: it plays to the end.
         assert_eq!(u64::from(wav.duration()) * 4 + 44, bytes);
         assert!(wav.duration() > 16_000);
-        assert!(events.iter().any(|e| e.contains(&call.id)), "no call.completed for {}", call.id);
+        assert!(
+            events.iter().any(|e| e.contains(&call.id)),
+            "no call.completed for {}",
+            call.id
+        );
     }
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let (minutes, _, _) = setup.store.usage(&scope(), &day, &day).await.unwrap();
-    assert!(minutes >= 2 && minutes * 60 >= billed_seconds, "{minutes} minutes billed");
+    assert!(
+        minutes >= 2 && minutes * 60 >= billed_seconds,
+        "{minutes} minutes billed"
+    );
 
     signal(&engine, "TERM");
     assert!(wait_exit(&mut engine).await.success());

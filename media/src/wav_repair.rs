@@ -32,7 +32,9 @@ pub fn repair_wav(path: &Path) -> io::Result<Repaired> {
         let mut header = [0u8; 8];
         file.seek(SeekFrom::Start(at))?;
         file.read_exact(&mut header)?;
-        let size = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
+        let size = u64::from(u32::from_le_bytes([
+            header[4], header[5], header[6], header[7],
+        ]));
         if &header[0..4] == b"data" {
             break at + 8;
         }
@@ -111,7 +113,10 @@ mod tests {
         // 2 s minus the cut half frame: one whole stereo frame (4 bytes) fewer.
         assert_eq!(reader.duration(), 32_000 - 1);
         assert_eq!(repaired.duration_ms, 1999);
-        assert!(!repair_wav(&path).unwrap().changed, "a sound file is left alone");
+        assert!(
+            !repair_wav(&path).unwrap().changed,
+            "a sound file is left alone"
+        );
         std::fs::write(&path, b"RIFF\0\0\0\0WAVEjunk").unwrap();
         assert!(repair_wav(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

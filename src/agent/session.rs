@@ -121,7 +121,9 @@ pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRout
             let (call_id, started_at) = (call.id().to_string(), call.started_at());
             let commands = leg.commands.clone();
             let (journal, writer) = TurnJournal::open(services.store.clone(), call_id.clone());
-            let run = AssertUnwindSafe(call.run(leg, journal)).catch_unwind().await;
+            let run = AssertUnwindSafe(call.run(leg, journal))
+                .catch_unwind()
+                .await;
             match run {
                 Ok(report) => report,
                 Err(panic) => {

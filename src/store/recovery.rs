@@ -37,15 +37,15 @@ impl Store {
 
     /// Says every open call of this instance is still running.
     pub async fn heartbeat_calls(&self) -> Result<u64, StoreError> {
-        let sql = format!(
-            "UPDATE calls SET heartbeat_at = $1 WHERE instance_id = $2 AND {OPEN}"
-        );
-        Ok(on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = format!("UPDATE calls SET heartbeat_at = $1 WHERE instance_id = $2 AND {OPEN}");
+        Ok(
+            on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ts())
             .bind(&*self.instance_id)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected()),
+        )
     }
 
     /// Journals turn `seq` of a running call (replacing what was journaled there before).
@@ -115,9 +115,8 @@ impl Store {
             format_ts(stale_before)
         };
         // $1 is this instance, $2 the staleness cut-off, $3 the call.
-        let orphaned = format!(
-            "{OPEN} AND (instance_id = $1 OR COALESCE(heartbeat_at, updated_at) < $2)"
-        );
+        let orphaned =
+            format!("{OPEN} AND (instance_id = $1 OR COALESCE(heartbeat_at, updated_at) < $2)");
         let candidates = format!("SELECT id, heartbeat_at FROM calls WHERE {orphaned}");
         let claim = format!(
             "UPDATE calls SET instance_id = $1, heartbeat_at = $4 WHERE id = $3 AND {orphaned}"

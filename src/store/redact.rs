@@ -25,7 +25,10 @@ mod tests {
     fn passwords_never_survive() {
         for (url, secret) in [
             ("postgres://app:s3cr%40t@db:5432/boltcall", "s3cr"),
-            ("postgresql://u:hunter2@localhost/x?sslmode=require", "hunter2"),
+            (
+                "postgresql://u:hunter2@localhost/x?sslmode=require",
+                "hunter2",
+            ),
             ("postgres://u:p@ss:w@rd@host/db", "ss:w"),
             ("post gres://u:topsecret@host/db", "topsecret"),
         ] {

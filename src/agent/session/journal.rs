@@ -7,6 +7,7 @@ use tokio::task::JoinHandle;
 
 use super::outcome::transcript_entry;
 use crate::agent::turn::TranscriptTurn;
+use crate::providers::llm::Role;
 use crate::store::{Store, TranscriptEntry};
 
 enum Write {
@@ -45,24 +46,45 @@ impl TurnJournal {
         (journal, JournalWriter(writer))
     }
 
-    /// Journals whatever of `transcript` changed since the last call.
+    /// Journals whatever of `transcript` changed since the last call. Called every tick: the
+    /// usual case (nothing new) compares one turn and allocates nothing.
     pub(super) fn sync(&mut self, transcript: &[TranscriptTurn]) {
-        let same = self
+        let last_same = match (self.journaled.last(), transcript.last()) {
+            (Some(j), Some(t)) => same(j, t),
+            (None, None) => true,
+            _ => false,
+        };
+        if last_same && transcript.len() == self.journaled.len() {
+            return;
+        }
+        // The machine only adds turns or takes back the last one: find where they part.
+        let kept = self
             .journaled
             .iter()
             .zip(transcript)
-            .take_while(|(j, t)| **j == transcript_entry(t))
+            .take_while(|(j, t)| same(j, t))
             .count();
-        if same < self.journaled.len() {
-            self.journaled.truncate(same);
-            let _ = self.writes.send(Write::Truncate(same));
+        if kept < self.journaled.len() {
+            self.journaled.truncate(kept);
+            let _ = self.writes.send(Write::Truncate(kept));
         }
-        for (seq, turn) in transcript.iter().enumerate().skip(same) {
+        for (seq, turn) in transcript.iter().enumerate().skip(kept) {
             let entry = transcript_entry(turn);
             self.journaled.push(entry.clone());
             let _ = self.writes.send(Write::Turn(seq, entry));
         }
     }
+}
+
+fn same(journaled: &TranscriptEntry, turn: &TranscriptTurn) -> bool {
+    let role = match turn.role {
+        Role::Agent => "agent",
+        Role::Caller => "caller",
+    };
+    journaled.role == role
+        && journaled.text == turn.text
+        && journaled.start_ms == turn.start_ms
+        && journaled.end_ms == turn.end_ms
 }
 
 impl JournalWriter {

@@ -562,8 +562,17 @@ fn shutdown_says_goodbye_mid_reply_then_hangs_up() {
     assert_eq!(sim.machine.end_reason(), Some(EndReason::Shutdown));
     assert_eq!(sim.count(|a| *a == TurnAction::Hangup), 1);
     let texts = agent_texts(&sim.machine);
-    assert!(texts.last().is_some_and(|t| t.contains("end the call now")), "{texts:?}");
-    assert_eq!(texts.iter().filter(|t| t.contains("end the call now")).count(), 1);
+    assert!(
+        texts.last().is_some_and(|t| t.contains("end the call now")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("end the call now"))
+            .count(),
+        1
+    );
 }
 
 #[test]
