@@ -4,7 +4,6 @@
 //! a timeout, and shutdown lets open requests finish.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 

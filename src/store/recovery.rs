@@ -31,7 +31,8 @@ impl Store {
             .bind(&now)
             .bind(call_id)
             .execute(pool)
-            .await?);
+            .await?
+            .rows_affected());
         Ok(())
     }
 
@@ -67,7 +68,8 @@ impl Store {
             .bind(i64::try_from(turn.start_ms).unwrap_or(i64::MAX))
             .bind(i64::try_from(turn.end_ms).unwrap_or(i64::MAX))
             .execute(pool)
-            .await?);
+            .await?
+            .rows_affected());
         Ok(())
     }
 
@@ -77,7 +79,8 @@ impl Store {
             .bind(call_id)
             .bind(seq as i64)
             .execute(pool)
-            .await?);
+            .await?
+            .rows_affected());
         Ok(())
     }
 
