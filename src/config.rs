@@ -126,6 +126,18 @@ pub struct Config {
     pub twilio_allow_unsigned: bool,
     /// Open Twilio Media Streams WebSockets before new ones are refused with 503.
     pub twilio_max_streams: usize,
+    // Shutdown, crash recovery and HTTP limits.
+    /// Names this engine in the calls it runs, so a restart finds its own interrupted calls;
+    /// give each engine sharing a PostgreSQL database its own.
+    pub instance_id: String,
+    /// On SIGTERM live calls may finish for this long before the agent says goodbye.
+    pub shutdown_grace_secs: u64,
+    /// A client must send a request's headers within this.
+    pub http_header_timeout_secs: u64,
+    /// A request must be answered within this (WebSocket calls are not bound by it).
+    pub http_request_timeout_secs: u64,
+    /// Open HTTP connections at most; more wait to be accepted.
+    pub http_max_connections: usize,
 }
 
 impl Default for Config {
@@ -184,6 +196,11 @@ impl Default for Config {
             workspace_max_concurrent_calls: 50,
             twilio_allow_unsigned: false,
             twilio_max_streams: 200,
+            instance_id: default_instance_id(),
+            shutdown_grace_secs: 30,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_connections: 1024,
         }
     }
 }
@@ -376,6 +393,30 @@ impl Config {
         if let Some(v) = get("BOLTCALL_TWILIO_MAX_STREAMS") {
             self.twilio_max_streams = parse_number("BOLTCALL_TWILIO_MAX_STREAMS", &v)?;
         }
+        if let Some(v) = get("BOLTCALL_INSTANCE_ID") {
+            self.instance_id = v;
+        }
+        for (name, value) in [
+            (
+                "BOLTCALL_SHUTDOWN_GRACE_SECS",
+                &mut self.shutdown_grace_secs,
+            ),
+            (
+                "BOLTCALL_HTTP_HEADER_TIMEOUT_SECS",
+                &mut self.http_header_timeout_secs,
+            ),
+            (
+                "BOLTCALL_HTTP_REQUEST_TIMEOUT_SECS",
+                &mut self.http_request_timeout_secs,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *value = parse_number(name, &v)?;
+            }
+        }
+        if let Some(v) = get("BOLTCALL_HTTP_MAX_CONNECTIONS") {
+            self.http_max_connections = parse_number("BOLTCALL_HTTP_MAX_CONNECTIONS", &v)?;
+        }
         Ok(())
     }
 
@@ -409,6 +450,16 @@ fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError
         value: value.into(),
         reason: "expected HOST:PORT with a numeric host",
     })
+}
+
+/// The host's name: stable across restarts, distinct between machines.
+fn default_instance_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "boltcall".into())
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {

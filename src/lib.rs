@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod http_serve;
 pub mod messaging;
 pub mod net;
 pub mod providers;

@@ -1,6 +1,7 @@
-//! `boltcall serve`: binds the HTTP listener and runs until SIGINT/SIGTERM.
+//! `boltcall serve`: binds the HTTP listener and runs until SIGINT/SIGTERM, then drains: no
+//! new calls, live calls finish (up to the grace, then the agent says goodbye and hangs up),
+//! records are written, and the process exits.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,25 +10,34 @@ use tokio::net::TcpListener;
 
 use crate::agent::admission::Admission;
 use crate::agent::phrases;
-use crate::agent::session::{CallServices, run_call};
+use crate::agent::session::{
+    CallServices, Drain, HEARTBEAT_EVERY, recover_orphaned_calls, run_call,
+};
 use crate::api::ApiState;
 use crate::config::Config;
-use crate::store::Store;
+use crate::http_serve::HttpLimits;
+use crate::store::{Store, redact_url};
 use crate::telephony::engine_dialer::EngineDialer;
+use crate::telephony::sip::draining::Draining;
 use crate::telephony::sip::routing::StoreRouting;
 use crate::telephony::sip::service::{SipService, SipSettings};
+
+/// After the grace, how long calls get to say goodbye and hang up.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(15);
+/// After the last call, time for its BYE to leave before the SIP service stops.
+const BYE_LINGER: Duration = Duration::from_millis(500);
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url)
         .await
-        .with_context(|| format!("cannot open {}", config.database_url))?
-        .with_public_url(&config.public_url());
-    if store.is_single_node() {
-        let failed = store.fail_interrupted_calls().await?;
-        if failed > 0 {
-            tracing::warn!("marked {failed} calls interrupted by the last shutdown as failed");
-        }
+        .with_context(|| format!("cannot open {}", redact_url(&config.database_url)))?
+        .with_public_url(&config.public_url())
+        .with_instance_id(&config.instance_id);
+    let recovered = recover_orphaned_calls(&store, &config).await?;
+    if recovered > 0 {
+        tracing::warn!("finished {recovered} calls interrupted by a crash or a lost engine");
     }
+    let heartbeat = tokio::spawn(heartbeat(store.clone()));
     let config = Arc::new(config);
     // Webhooks: deliveries left pending by an earlier run resume once their claims lapse.
     let dispatcher = crate::events::dispatcher::Dispatcher::new(
@@ -36,6 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .context("cannot build the webhook HTTP client")?
     .spawn();
+    let drain = Drain::default();
     // Providers install the offline models on first use.
     let services = Arc::new(CallServices {
         config: config.clone(),
@@ -44,6 +55,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tts: crate::providers::build_tts(&config).await?,
         brain: crate::providers::llm::build_brain(&config),
         admission: Admission::from_config(&config),
+        drain: drain.clone(),
     });
     let sip = start_sip(&config, &services).await?;
     let dialer = Arc::new(EngineDialer {
@@ -66,14 +78,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     tracing::info!("boltcall listening on http://{}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    // HTTP keeps serving while calls drain: Twilio calls and the API ride on it.
+    let drained = async {
+        shutdown_signal().await;
+        drain_calls(&drain, grace).await;
+    };
+    crate::http_serve::serve(listener, app, HttpLimits::from_config(&config), drained).await;
+    tokio::time::sleep(BYE_LINGER).await;
+    drop(sip);
     flusher.abort();
     dispatcher.abort();
+    heartbeat.abort();
     api.flush_usage().await;
     store.close().await;
     Ok(())
@@ -96,6 +112,46 @@ fn prepare_fixed_lines(services: &Arc<CallServices>) {
     });
 }
 
+/// Refuses new calls, waits for live ones up to `grace`, then has them say goodbye and hang
+/// up, and waits (briefly) for that too.
+async fn drain_calls(drain: &Drain, grace: Duration) {
+    drain.start_draining();
+    let live = drain.active_calls();
+    tracing::info!(
+        live,
+        "shutting down: no new calls; waiting up to {grace:?} for live ones"
+    );
+    if tokio::time::timeout(grace, drain.idle()).await.is_ok() {
+        return;
+    }
+    tracing::info!(
+        live = drain.active_calls(),
+        "grace over: ending the calls still live"
+    );
+    drain.close_calls();
+    if tokio::time::timeout(GOODBYE_TIMEOUT, drain.idle())
+        .await
+        .is_err()
+    {
+        // Their records are finished from the journal at the next start.
+        tracing::warn!(
+            live = drain.active_calls(),
+            "calls did not end in time; exiting"
+        );
+    }
+}
+
+/// Says every call of this instance is alive, so no other instance takes them for orphans.
+async fn heartbeat(store: Store) {
+    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.heartbeat_calls().await {
+            tracing::warn!("cannot write the calls' heartbeat: {e}");
+        }
+    }
+}
+
 /// Starts the SIP listener; its inbound calls and answered outbound calls run `run_call`.
 async fn start_sip(config: &Config, services: &Arc<CallServices>) -> anyhow::Result<SipService> {
     let settings = SipSettings::from_config(config)?;
@@ -107,7 +163,11 @@ async fn start_sip(config: &Config, services: &Arc<CallServices>) -> anyhow::Res
             tokio::spawn(run_call(run_services.clone(), leg, route));
         }),
     };
-    SipService::start(settings, Arc::new(routing))
+    let handler = Draining {
+        inner: routing,
+        drain: services.drain.clone(),
+    };
+    SipService::start(settings, Arc::new(handler))
         .await
         .with_context(|| format!("cannot listen for SIP on {}", config.sip_addr))
 }

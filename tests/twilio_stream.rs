@@ -167,6 +167,7 @@ async fn engine_with(greeting: &str, configure: impl FnOnce(&mut Config)) -> Eng
         stt: Arc::new(ScriptedStt),
         tts: Arc::new(ToneTts),
         brain: Arc::new(FixedBrain),
+        drain: Default::default(),
     });
     let router = boltcall::telephony::twilio::router(services);
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -23,5 +23,7 @@ pub mod resample;
 pub mod rtp;
 /// Voice activity detection with speech start/end events.
 pub mod vad;
+/// Fixing the header of a WAV file whose writer was killed.
+pub mod wav_repair;
 
 pub use frame::{FRAME_MS, Frame, INTERNAL_RATE, InternalFrame};

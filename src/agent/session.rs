@@ -4,13 +4,22 @@
 
 mod call;
 mod clock;
+mod drain;
+mod journal;
 mod outcome;
 mod recording;
+mod recovery;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use call::Call;
+use futures::FutureExt;
+use journal::TurnJournal;
+
+pub use drain::{ActiveCall, Drain, Phase};
+pub use recovery::{HEARTBEAT_EVERY, STALE_AFTER, recover_orphaned_calls};
 
 use crate::agent::admission::{Admission, CallPermit};
 use crate::agent::turn::{ToolCallRecord, TranscriptTurn, TurnLatency};
@@ -30,6 +39,8 @@ pub struct CallServices {
     pub brain: Arc<dyn Brain>,
     /// The gate every call passes (minutes, concurrency); shared with the API's outbound calls.
     pub admission: Arc<Admission>,
+    /// Shutdown: refuses new calls, then asks live ones to close.
+    pub drain: Drain,
 }
 
 /// How the session's clock runs.
@@ -109,10 +120,34 @@ pub enum SessionError {
 
 /// Runs one call from answer to hang-up and writes its record. Never panics on what the
 /// caller, the carrier or a provider does; a call that cannot start is hung up and reported
-/// as failed.
+/// as failed, and one whose task panics is hung up and finished from its journal as failed.
 pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRoute) -> CallReport {
+    let _active = services.drain.call_started();
     match Call::start(&services, &leg, &route).await {
-        Ok(call) => call.run(leg).await,
+        Ok(call) => {
+            let (call_id, started_at) = (call.id().to_string(), call.started_at());
+            let commands = leg.commands.clone();
+            let (journal, writer) = TurnJournal::open(services.store.clone(), call_id.clone());
+            let run = AssertUnwindSafe(call.run(leg, journal))
+                .catch_unwind()
+                .await;
+            match run {
+                Ok(report) => report,
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(%call_id, "the call's task panicked: {message}");
+                    let _ = commands.send(LegCommand::Hangup).await;
+                    writer.flushed().await;
+                    let config = &services.config;
+                    recovery::finish_after_panic(&services.store, config, &call_id, started_at)
+                        .await
+                }
+            }
+        }
         Err(e) => {
             tracing::error!(agent = %route.agent_id, "call cannot start: {e}");
             let _ = leg.commands.send(LegCommand::Hangup).await;

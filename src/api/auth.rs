@@ -25,33 +25,40 @@ pub async fn gate(State(state): State<ApiState>, mut req: Request, next: Next) -
             .rate_limit
             .then(|| state.limiter.check(Bucket::Anonymous, &client_of(&req)));
         let response = match limit {
-            Some(l) if !l.allowed => ApiError::rate_limited(
-                "Too many requests. Back off and retry with exponential delay.",
-                l.retry_after_secs,
-            )
-            .into_response(),
+            Some(l) if !l.allowed => too_many(l),
             _ => next.run(req).await,
         };
         return with_limit_headers(response, limit);
     }
     let client = client_of(&req);
+    // A key the cache does not vouch for costs a database lookup: the client's anonymous
+    // allowance pays for it first, so a flood of made-up keys never reaches the database.
+    let mut anonymous = None;
     let key = match bearer(&req) {
-        Some(secret) => match state.store.authenticate(secret).await {
-            Ok(key) => key,
-            Err(e) => return ApiError::from(e).into_response(),
+        Some(secret) => match state.store.cached_key(secret) {
+            Some(key) => Some(key),
+            None => {
+                if state.config.rate_limit {
+                    let l = state.limiter.check(Bucket::Anonymous, &client);
+                    if !l.allowed {
+                        return with_limit_headers(too_many(l), Some(l));
+                    }
+                    anonymous = Some(l);
+                }
+                match state.store.authenticate(secret).await {
+                    Ok(key) => key,
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
         },
         None => None,
     };
     let limit = state.config.rate_limit.then(|| match &key {
         Some(k) => state.limiter.check(Bucket::Plan(k.plan), &k.id),
-        None => state.limiter.check(Bucket::Anonymous, &client),
+        None => anonymous.unwrap_or_else(|| state.limiter.check(Bucket::Anonymous, &client)),
     });
     let response = match (key, limit) {
-        (_, Some(l)) if !l.allowed => ApiError::rate_limited(
-            "Too many requests. Back off and retry with exponential delay.",
-            l.retry_after_secs,
-        )
-        .into_response(),
+        (_, Some(l)) if !l.allowed => too_many(l),
         (None, _) => ApiError::invalid_api_key(if bearer(&req).is_some() {
             "The API key provided is invalid or expired."
         } else {
@@ -67,6 +74,14 @@ pub async fn gate(State(state): State<ApiState>, mut req: Request, next: Next) -
         },
     };
     with_limit_headers(response, limit)
+}
+
+fn too_many(l: LimitState) -> Response {
+    ApiError::rate_limited(
+        "Too many requests. Back off and retry with exponential delay.",
+        l.retry_after_secs,
+    )
+    .into_response()
 }
 
 /// Counts the call for usage; a free key past its daily quota is refused until UTC midnight.
@@ -99,12 +114,19 @@ async fn count_call(state: &ApiState, key: &ApiKey) -> Result<(), ApiError> {
 /// The one `/v1` document readable without a key.
 const PUBLIC_DOCUMENT: &str = "/v1/openapi.json";
 
-/// The client's address: the rate-limit bucket of requests without a valid key.
+/// The client's address: the rate-limit bucket of requests without a valid key. An IPv6
+/// client is counted by its /64, which one subscriber holds whole.
 fn client_of(req: &Request) -> String {
-    req.extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+        Some(ConnectInfo(addr)) => match addr.ip().to_canonical() {
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            v4 => v4.to_string(),
+        },
+        None => "unknown".into(),
+    }
 }
 
 fn bearer(req: &Request) -> Option<&str> {

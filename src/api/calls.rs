@@ -115,21 +115,27 @@ pub async fn recording(
     PathId(id): PathId,
 ) -> ApiResult<Response> {
     let call = find(&state, &key.scope(), &id).await?;
+    let recordings = state.config.data_dir.join("recordings");
     let path = match &call.recording_path {
         Some(p) => std::path::PathBuf::from(p),
-        None => state
-            .config
-            .data_dir
-            .join("recordings")
-            .join(format!("{}.wav", call.id)),
+        None => recordings.join(format!("{}.wav", call.id)),
     };
+    let no_recording = || ApiError::not_found(format!("Call {id} has no recording yet."));
+    // Only files inside the recordings directory are served, whatever the row says.
+    let (path, root) = match (
+        tokio::fs::canonicalize(&path).await,
+        tokio::fs::canonicalize(&recordings).await,
+    ) {
+        (Ok(path), Ok(root)) => (path, root),
+        _ => return Err(no_recording()),
+    };
+    if !path.starts_with(&root) {
+        tracing::warn!(call_id = %call.id, "recording path outside the recordings directory refused");
+        return Err(no_recording());
+    }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::not_found(format!(
-                "Call {id} has no recording yet."
-            )));
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_recording()),
         Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
     };
     let len = file
@@ -163,7 +169,9 @@ pub struct OutboundRequest {
 }
 
 #[utoipa::path(post, path = "/v1/calls/outbound", tag = "calls", request_body = OutboundRequest,
-    responses((status = 201, body = CallRecord), (status = "default", body = ErrorEnvelope)))]
+    responses((status = 201, body = CallRecord),
+              (status = 503, description = "The engine is shutting down", body = ErrorEnvelope),
+              (status = "default", body = ErrorEnvelope)))]
 pub async fn outbound(
     State(state): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
@@ -174,6 +182,11 @@ pub async fn outbound(
     phone(&to, "to")?;
     if let Some(c) = &body.context {
         text(c, "context", 4000)?;
+    }
+    if !state.dialer.accepting() {
+        return Err(ApiError::unavailable(
+            "The engine is shutting down and places no new calls; try again shortly.",
+        ));
     }
     let scope = key.scope();
     let agent = state

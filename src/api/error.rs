@@ -82,6 +82,15 @@ impl ApiError {
         }
     }
 
+    /// The engine is shutting down and takes no new calls.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            message,
+        )
+    }
+
     /// A failure that is not the client's doing; details go to the log, not the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {detail}");

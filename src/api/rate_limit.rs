@@ -2,6 +2,7 @@
 //! carries. Quotas are injectable so tests can use a tiny burst instead of waiting a minute.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -76,12 +77,17 @@ pub enum Bucket {
     Anonymous,
 }
 
+/// Every this many checks, buckets that have refilled completely (indistinguishable from a
+/// fresh one) are dropped, so the tables hold only clients seen within a refill period.
+const PRUNE_EVERY: u64 = 1024;
+
 pub struct Limiter {
     free: KeyedLimiter,
     starter: KeyedLimiter,
     pro: KeyedLimiter,
     elite: KeyedLimiter,
     anonymous: KeyedLimiter,
+    checks: AtomicU64,
 }
 
 fn keyed(quota: Quota) -> KeyedLimiter {
@@ -100,11 +106,38 @@ impl Limiter {
             pro: keyed(limits.pro),
             elite: keyed(limits.elite),
             anonymous: keyed(limits.anonymous),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Buckets held, over every plan and anonymous clients.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.all().iter().map(|l| l.len()).sum()
+    }
+
+    fn all(&self) -> [&KeyedLimiter; 5] {
+        [
+            &self.free,
+            &self.starter,
+            &self.pro,
+            &self.elite,
+            &self.anonymous,
+        ]
+    }
+
+    fn prune(&self) {
+        for limiter in self.all() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 
     /// Takes one request from `who`'s bucket.
     pub fn check(&self, bucket: Bucket, who: &str) -> LimitState {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
         let limiter = match bucket {
             Bucket::Plan(Plan::Free) => &self.free,
             Bucket::Plan(Plan::Starter) => &self.starter,
@@ -161,5 +194,26 @@ mod tests {
         assert!(states[3].retry_after_secs > 3500);
         // Another key has its own bucket.
         assert!(limiter.check(Bucket::Plan(Plan::Starter), "key_b").allowed);
+    }
+
+    #[test]
+    fn addresses_seen_once_do_not_pile_up() {
+        // Refilled within a nanosecond: every bucket is back to fresh by the next check.
+        let limits = RateLimits {
+            anonymous: RateLimits::quota(1, Duration::from_nanos(1)),
+            ..RateLimits::default()
+        };
+        let limiter = Limiter::new(&limits);
+        for i in 0..20 * PRUNE_EVERY {
+            limiter.check(Bucket::Anonymous, &format!("10.0.{}.{}", i / 256, i % 256));
+            assert!(limiter.tracked() <= PRUNE_EVERY as usize);
+        }
+        // A client still inside its refill period is kept.
+        let limiter = Limiter::new(&RateLimits::default());
+        limiter.check(Bucket::Anonymous, "10.9.9.9");
+        for i in 0..PRUNE_EVERY {
+            limiter.check(Bucket::Anonymous, &format!("10.1.0.{i}"));
+        }
+        assert!(limiter.tracked() > PRUNE_EVERY as usize - 10);
     }
 }

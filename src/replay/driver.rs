@@ -66,6 +66,7 @@ pub async fn replay_call(
         stt: providers.stt,
         tts: providers.tts,
         brain: providers.brain,
+        drain: Default::default(),
     });
     let info = LegInfo {
         transport: "replay",

@@ -226,18 +226,6 @@ impl Store {
         Ok(call)
     }
 
-    /// Marks calls left ringing or in progress by a previous run as failed (called at start:
-    /// no call survives a restart).
-    pub async fn fail_interrupted_calls(&self) -> Result<u64, StoreError> {
-        let sql = "UPDATE calls SET status = 'failed', end_reason = 'engine restarted', \
-                   updated_at = $1 WHERE status IN ('ringing', 'in-progress')";
-        Ok(on_writer!(self, pool => sqlx::query(sql)
-            .bind(now_ts())
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    }
-
     fn fill_urls(&self, call: &mut CallRecord) {
         let base = format!("{}/v1/calls/{}", self.public_url, call.id);
         call.recording_url = call

@@ -9,7 +9,12 @@ use crate::config::Config;
 pub async fn run(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url)
         .await
-        .with_context(|| format!("cannot open {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "cannot open {}",
+                crate::store::redact_url(&config.database_url)
+            )
+        })?;
     let result = execute(&store, cmd).await;
     store.close().await;
     result

@@ -26,6 +26,8 @@ mod knowledge;
 mod leads;
 mod messages;
 mod records;
+mod recovery;
+mod redact;
 mod time;
 mod usage;
 mod webhooks;
@@ -53,6 +55,7 @@ pub use keys::{ApiKey, CreatedKey, Plan};
 pub use leads::{LEAD_SORT_FIELDS, LeadFilter};
 pub use messages::{MessageFilter, StatusChange};
 pub use records::*;
+pub use redact::redact_url;
 pub use time::{format_ts, now_ts, parse_ts};
 
 /// Every API query runs inside one workspace and one mode: a test key sees only `live = false`.
@@ -98,6 +101,8 @@ pub struct Store {
     /// Base of `recording_url` / `transcript_url` in call resources and event payloads.
     public_url: Arc<str>,
     keys: Arc<key_cache::KeyCache>,
+    /// The engine instance whose calls this store claims (`with_instance_id`).
+    instance_id: Arc<str>,
 }
 
 /// Runs `$body` with `$pool` bound to the pool for reads of whichever engine the store holds.
@@ -181,12 +186,13 @@ impl Store {
             MIGRATOR.run(&pool).await?;
             Db::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
         Ok(Store {
             db,
             public_url: "http://127.0.0.1:8080".into(),
             keys: Arc::new(key_cache::KeyCache::new(KEY_CACHE_TTL)),
+            instance_id: "boltcall".into(),
         })
     }
 

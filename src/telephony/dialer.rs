@@ -27,4 +27,9 @@ pub struct OutboundCall {
 /// its progress through the store (status changes and events).
 pub trait Dialer: Send + Sync {
     fn dial(&self, call: OutboundCall);
+
+    /// Whether new calls can be placed (not while the engine shuts down).
+    fn accepting(&self) -> bool {
+        true
+    }
 }

@@ -29,6 +29,10 @@ impl Dialer for EngineDialer {
         }
         tokio::spawn(simulate(self.services.clone(), call));
     }
+
+    fn accepting(&self) -> bool {
+        !self.services.drain.is_draining()
+    }
 }
 
 /// Runs a test-mode outbound call end to end against the simulated callee.

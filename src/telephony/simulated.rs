@@ -134,7 +134,15 @@ pub async fn run_callee(
                 }
                 tick += 1;
                 if leg.events.send(LegEvent::Audio(frame)).await.is_err() {
-                    break; // the session is gone
+                    // The session is gone; the engine's side ends the line once its last
+                    // commands (a hang-up after a failure, say) are through.
+                    while let Some(command) = leg.commands.recv().await {
+                        if matches!(command, LegCommand::Hangup | LegCommand::Transfer(_)) {
+                            break;
+                        }
+                    }
+                    report.agent_hung_up = true;
+                    break;
                 }
             }
             command = leg.commands.recv() => match command {

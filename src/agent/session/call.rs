@@ -9,6 +9,7 @@ use media::{Frame, InternalFrame};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
+use super::journal::TurnJournal;
 use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::phrases;
@@ -76,6 +77,8 @@ impl Call {
                 store.create_call(&route.scope, new).await?.id
             }
         };
+        // Ours until it ends; the heartbeat says we are still running it.
+        store.claim_call(&call_id).await?;
         let knowledge = match &agent.knowledge_base_id {
             Some(kb) => store
                 .knowledge_documents(&route.scope, kb)
@@ -139,14 +142,29 @@ impl Call {
         })
     }
 
-    /// Drives the call until the machine ends it, then writes the record.
-    pub(super) async fn run(mut self, mut leg: CallLeg) -> CallReport {
+    pub(super) fn id(&self) -> &str {
+        &self.call_id
+    }
+
+    pub(super) fn started_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started_at
+    }
+
+    /// Drives the call until the machine ends it, journaling its transcript as it grows,
+    /// then writes the record.
+    pub(super) async fn run(mut self, mut leg: CallLeg, mut journal: TurnJournal) -> CallReport {
+        let drain = self.services.drain.clone();
+        let mut closing = false;
         self.turn.handle(0, TurnInput::Answered);
         self.carry_out(&leg).await;
         while self.turn.state() != TurnState::Ended {
             let busy = self.is_busy();
             let live = self.clock.is_live();
             tokio::select! {
+                () = drain.closing(), if !closing => {
+                    closing = true;
+                    self.turn.handle(self.clock.now(), TurnInput::Shutdown);
+                }
                 _ = self.clock.tick(busy) => {
                     if !live {
                         self.take_replayed_frame(&mut leg).await;
@@ -158,7 +176,11 @@ impl Call {
                 event = next_of(&mut self.reply) => self.on_brain(event),
                 chunk = next_of(&mut self.synthesis) => self.on_tts(chunk),
             }
+            // Journaled before and after the actions: what was said is kept even when carrying
+            // them out fails.
+            journal.sync(self.turn.transcript());
             self.carry_out(&leg).await;
+            journal.sync(self.turn.transcript());
         }
         let duration_ms = self.clock.now();
         let recording_path = self.recorder.finish();

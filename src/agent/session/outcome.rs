@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{CallReport, CallServices};
-use crate::agent::turn::{TurnMachine, latency_report};
+use crate::agent::turn::{TranscriptTurn, TurnMachine, latency_report};
 use crate::analysis::{BusinessHours, CallFacts, Line, analyze};
 use crate::providers::llm::Role;
 use crate::store::{CallOutcome, TranscriptEntry};
@@ -33,18 +33,7 @@ pub(super) async fn finish(
         (Some(reason), _) => reason.as_str().to_string(),
         (None, _) => "caller_hangup".to_string(),
     };
-    let entries: Vec<TranscriptEntry> = transcript
-        .iter()
-        .map(|t| TranscriptEntry {
-            role: match t.role {
-                Role::Agent => "agent".into(),
-                Role::Caller => "caller".into(),
-            },
-            text: t.text.clone(),
-            start_ms: t.start_ms,
-            end_ms: t.end_ms,
-        })
-        .collect();
+    let entries: Vec<TranscriptEntry> = transcript.iter().map(transcript_entry).collect();
     let lines: Vec<Line<'_>> = transcript.iter().map(Line::from).collect();
     let analysis = analyze(&CallFacts {
         lines: &lines,
@@ -84,6 +73,19 @@ pub(super) async fn finish(
         summary: Some(analysis.summary),
         tags: analysis.tags,
         recording_path,
+    }
+}
+
+/// A transcript turn as the call record stores it.
+pub(super) fn transcript_entry(t: &TranscriptTurn) -> TranscriptEntry {
+    TranscriptEntry {
+        role: match t.role {
+            Role::Agent => "agent".into(),
+            Role::Caller => "caller".into(),
+        },
+        text: t.text.clone(),
+        start_ms: t.start_ms,
+        end_ms: t.end_ms,
     }
 }
 

@@ -26,10 +26,7 @@ impl CallRecorder {
     /// Opens the call's files. A recording that cannot be opened is logged and skipped: the
     /// call goes on without it.
     pub(super) fn open(config: &Config, call_id: &str, info: &LegInfo) -> Self {
-        let path = config
-            .data_dir
-            .join("recordings")
-            .join(format!("{call_id}.wav"));
+        let path = recording_path(config, call_id);
         let stereo = match std::fs::create_dir_all(config.data_dir.join("recordings"))
             .map_err(|e| e.to_string())
             .and_then(|()| StereoRecorder::create(&path).map_err(|e| e.to_string()))
@@ -98,6 +95,14 @@ impl CallRecorder {
             }
         }
     }
+}
+
+/// Where the stereo recording of `call_id` goes.
+pub(super) fn recording_path(config: &Config, call_id: &str) -> PathBuf {
+    config
+        .data_dir
+        .join("recordings")
+        .join(format!("{call_id}.wav"))
 }
 
 /// The caller's audio of a live call, saved as `<dir>/<call_id>/caller.wav` beside a

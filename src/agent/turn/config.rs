@@ -36,6 +36,8 @@ pub struct TurnConfig {
     /// The call is ended politely after this long.
     pub max_call_ms: u64,
     pub max_duration_goodbye: String,
+    /// Said to calls still running when the engine shuts down, before hanging up.
+    pub shutdown_goodbye: String,
     /// Said when the brain fails before it said anything.
     pub brain_error_line: String,
     /// The brain must send its first text within this long of the reply starting.
@@ -94,6 +96,9 @@ impl Default for TurnConfig {
             max_call_ms: 30 * 60 * 1000,
             max_duration_goodbye: "I'm sorry, we've reached the time limit for this call. \
                                    Thank you for calling, goodbye!"
+                .into(),
+            shutdown_goodbye: "I'm sorry, I have to end the call now. Please call back \
+                               later. Goodbye!"
                 .into(),
             brain_error_line: "Sorry, I didn't quite catch that. Could you say it again?".into(),
             brain_first_token_ms: 8000,

@@ -63,6 +63,8 @@ pub enum TurnInput {
     Hangup,
     /// Time passes (the session ticks every 20 ms); timers fire here.
     Tick,
+    /// The engine is shutting down: say goodbye and hang up.
+    Shutdown,
 }
 
 /// Machine → session, in order.
@@ -282,6 +284,13 @@ impl TurnMachine {
                 return;
             }
             TurnInput::Tick => self.on_tick(now),
+            TurnInput::Shutdown => {
+                if !self.closing {
+                    let line = self.config.shutdown_goodbye.clone();
+                    self.close(now, &line, EndReason::Shutdown);
+                    return;
+                }
+            }
         }
         self.advance(now);
     }

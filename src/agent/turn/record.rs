@@ -63,6 +63,8 @@ pub enum EndReason {
     IdleTimeout,
     /// The call reached its maximum duration.
     MaxDuration,
+    /// The engine shut down.
+    Shutdown,
 }
 
 impl EndReason {
@@ -73,6 +75,7 @@ impl EndReason {
             EndReason::Transferred => "transferred",
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::MaxDuration => "max_duration",
+            EndReason::Shutdown => "engine_shutdown",
         }
     }
 }

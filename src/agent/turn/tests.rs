@@ -548,6 +548,34 @@ fn max_duration_ends_the_call_politely_even_mid_reply() {
 }
 
 #[test]
+fn shutdown_says_goodbye_mid_reply_then_hangs_up() {
+    let mut sim = Sim::replying(
+        TurnConfig::default(),
+        "Here is a very long answer that keeps going for quite some time without stopping at all.",
+    );
+    sim.input(TurnInput::Answered);
+    sim.say("Tell me everything", 600);
+    sim.run_until(3_000, |s| !s.synthesised.is_empty());
+    sim.input(TurnInput::Shutdown);
+    sim.input(TurnInput::Shutdown);
+    sim.run_until(20_000, |s| s.machine.state() == TurnState::Ended);
+    assert_eq!(sim.machine.end_reason(), Some(EndReason::Shutdown));
+    assert_eq!(sim.count(|a| *a == TurnAction::Hangup), 1);
+    let texts = agent_texts(&sim.machine);
+    assert!(
+        texts.last().is_some_and(|t| t.contains("end the call now")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("end the call now"))
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn end_call_hangs_up_after_the_goodbye_is_played() {
     let script: Script = Box::new(|_: &[Message]| {
         vec![

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod draining;
 pub mod endpoint;
 pub mod media_policy;
 pub mod message;

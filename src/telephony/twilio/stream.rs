@@ -35,6 +35,9 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let services = &state.services;
+    if services.drain.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     let token = match state.auth() {
         Auth::Token(token) => Some(token.to_string()),
         Auth::Unsigned => None,

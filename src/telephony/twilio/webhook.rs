@@ -27,6 +27,10 @@ pub(crate) async fn voice(
     body: Bytes,
 ) -> Response {
     let services = &state.services;
+    if services.drain.is_draining() {
+        // Twilio then tries the number's fallback URL (another engine, or a message).
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     let token = match state.auth() {
         Auth::Token(token) => Some(token),
         Auth::Unsigned => None,

@@ -1,0 +1,193 @@
+//! A panic inside a running call (here a brain that panics on the caller's question) ends
+//! the call cleanly: the leg is hung up and the record is finished `failed`, with what was
+//! said before the panic and its `call.completed` event. The session, VAD, turn machine,
+//! recorder and store are the production ones; the caller is the simulated callee.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boltcall::agent::session::{CallRoute, CallServices, run_call};
+use boltcall::agent::tools::ToolRunner;
+use boltcall::config::Config;
+use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
+use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput, SttStream};
+use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
+use boltcall::store::{NewAgent, Scope, Store};
+use boltcall::telephony::OutboundCall;
+use boltcall::telephony::simulated::{SimulatedCallee, load_script, run_callee, simulated_leg};
+use tokio::sync::mpsc;
+
+const HEARD: &str = "what are your opening hours";
+const GREETING: &str = "Hello, this is Ava.";
+
+/// Every speech segment is heard as the same question.
+struct ScriptedStt;
+
+impl SpeechToText for ScriptedStt {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn open(&self) -> SttStream {
+        let (input, mut rx) = mpsc::channel(256);
+        let (tx, events) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(item) = rx.recv().await {
+                if let SttInput::SpeechEnd = item {
+                    let _ = tx.send(SttEvent::Final { text: HEARD.into() }).await;
+                }
+            }
+        });
+        SttStream { input, events }
+    }
+}
+
+/// A quiet 440 Hz tone, 30 ms per character.
+struct ToneTts;
+
+impl TextToSpeech for ToneTts {
+    fn name(&self) -> &'static str {
+        "tone"
+    }
+    fn synthesize(
+        &self,
+        text: String,
+        _voice: &'static Voice,
+    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
+        let (tx, rx) = mpsc::channel(1);
+        let samples = text.chars().count() * 480;
+        let pcm = (0..samples)
+            .map(|i| (2000.0 * (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin()) as i16)
+            .collect();
+        tokio::spawn(async move {
+            let _ = tx.send(Ok(pcm)).await;
+        });
+        rx
+    }
+}
+
+/// Panics when asked to answer the caller, as a buggy provider or parser would.
+struct PanickingBrain;
+
+impl Brain for PanickingBrain {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn start(&self, _context: BrainContext, _tools: Arc<dyn ToolRunner>) -> Box<dyn BrainSession> {
+        Box::new(PanickingBrain)
+    }
+}
+
+impl BrainSession for PanickingBrain {
+    fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent> {
+        if history.iter().any(|m| m.role == Role::Caller) {
+            panic!("byte index 5 is not a char boundary");
+        }
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(BrainEvent::Done);
+        rx
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::create(dir.path()).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let scope = Scope {
+        workspace_id: "default".into(),
+        live: true,
+    };
+    let agent = store
+        .create_agent(
+            &scope,
+            NewAgent {
+                name: "Ava".into(),
+                voice_id: "voice_sarah".into(),
+                greeting: Some(GREETING.into()),
+                prompt: None,
+                knowledge_base_id: None,
+                phone_number: Some("+15550001000".into()),
+                transfer_targets: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let services = Arc::new(CallServices {
+        admission: boltcall::agent::admission::Admission::from_config(&config),
+        config: Arc::new(config),
+        store: store.clone(),
+        stt: Arc::new(ScriptedStt),
+        tts: Arc::new(ToneTts),
+        brain: Arc::new(PanickingBrain),
+        drain: Default::default(),
+    });
+    // Two seconds of silence (the greeting plays), then the question.
+    let question = load_script(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/calls/opening_hours/caller.wav"
+    )))
+    .unwrap();
+    let mut script = vec![0i16; 32_000];
+    script.extend_from_slice(&question[6_500 * 16..9_500 * 16]);
+    let (leg, callee_end) = simulated_leg(&OutboundCall {
+        call_id: "unused".into(),
+        workspace_id: scope.workspace_id.clone(),
+        live: true,
+        agent_id: agent.id.clone(),
+        from: "+15550001000".into(),
+        to: "+15550002000".into(),
+        context: None,
+        permit: None,
+    });
+    let callee = SimulatedCallee {
+        script,
+        listen_for: Duration::from_secs(20),
+        recording: None,
+    };
+    let (report, heard) = tokio::join!(
+        run_call(
+            services.clone(),
+            leg,
+            CallRoute::new(agent.id.clone(), scope.clone())
+        ),
+        run_callee(callee_end, callee)
+    );
+    assert!(
+        heard.unwrap().agent_hung_up,
+        "the leg was hung up, not left open"
+    );
+    assert_eq!(report.status, "failed");
+    assert_eq!(report.end_reason, "internal_error");
+    let call_id = report.call_id.expect("the call was recorded");
+    let call = store
+        .get_call(&scope, &call_id)
+        .await
+        .unwrap()
+        .expect("call row");
+    assert_eq!(call.status, "failed");
+    assert_eq!(call.end_reason.as_deref(), Some("internal_error"));
+    assert!(call.ended_at.is_some());
+    let said: Vec<(&str, &str)> = call
+        .transcript
+        .0
+        .iter()
+        .map(|t| (t.role.as_str(), t.text.as_str()))
+        .collect();
+    assert_eq!(said, [("agent", GREETING), ("caller", HEARD)]);
+    let recording = call.recording_path.expect("the recording is kept");
+    assert!(hound::WavReader::open(recording).unwrap().duration() > 16_000);
+    let events = store.recent_events(&scope, 10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "call.completed" && e.payload.contains(&call_id)),
+        "{events:?}"
+    );
+    assert_eq!(services.drain.active_calls(), 0);
+}
