@@ -124,7 +124,7 @@ async fn an_instance_takes_its_own_calls_and_those_of_silent_instances_only() {
         return;
     }
     // PostgreSQL: node-b is alive, so only node-a's own call is taken ...
-    assert_eq!(taken, [own.clone()]);
+    assert_eq!(taken, std::slice::from_ref(&own));
     // ... once: node-a now holds it, with a fresh heartbeat; node-b (restarting) takes only
     // its own.
     let mut b_own = others.to_vec();

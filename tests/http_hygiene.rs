@@ -23,7 +23,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 async fn server(max_connections: usize) -> std::net::SocketAddr {
     let app = Router::new()
         .route("/ok", get(|| async { "ok" }))
-        .route("/stuck", get(|| std::future::pending::<&'static str>()));
+        .route("/stuck", get(std::future::pending::<&'static str>));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = HttpLimits {

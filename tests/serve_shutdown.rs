@@ -77,7 +77,7 @@ impl Setup {
     /// Starts `boltcall serve` and waits until it answers HTTP (model loading included).
     async fn serve(&self, run: &str) -> Child {
         let log = std::fs::File::create(self.dir.path().join(format!("serve-{run}.log"))).unwrap();
-        let child = Command::new(common::binary())
+        let mut child = Command::new(common::binary())
             .arg("serve")
             .env(
                 "BOLTCALL_HTTP_ADDR",
@@ -109,6 +109,8 @@ impl Setup {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("boltcall serve did not start:\n{}", self.log(run));
     }
 
