@@ -31,19 +31,16 @@ pub async fn gate(State(state): State<ApiState>, mut req: Request, next: Next) -
         return with_limit_headers(response, limit);
     }
     let client = client_of(&req);
-    // A key the cache does not vouch for costs a database lookup: the client's anonymous
-    // allowance pays for it first, so a flood of made-up keys never reaches the database.
-    let mut anonymous = None;
+    // A key the cache does not vouch for costs a database lookup: a client whose anonymous
+    // allowance is spent (made-up keys are charged to it) is refused before that lookup.
     let key = match bearer(&req) {
         Some(secret) => match state.store.cached_key(secret) {
             Some(key) => Some(key),
             None => {
-                if state.config.rate_limit {
-                    let l = state.limiter.check(Bucket::Anonymous, &client);
-                    if !l.allowed {
-                        return with_limit_headers(too_many(l), Some(l));
-                    }
-                    anonymous = Some(l);
+                if state.config.rate_limit
+                    && let Some(refusal) = state.limiter.anonymous_refusal(&client)
+                {
+                    return with_limit_headers(too_many(refusal), Some(refusal));
                 }
                 match state.store.authenticate(secret).await {
                     Ok(key) => key,
@@ -55,7 +52,7 @@ pub async fn gate(State(state): State<ApiState>, mut req: Request, next: Next) -
     };
     let limit = state.config.rate_limit.then(|| match &key {
         Some(k) => state.limiter.check(Bucket::Plan(k.plan), &k.id),
-        None => anonymous.unwrap_or_else(|| state.limiter.check(Bucket::Anonymous, &client)),
+        None => state.limiter.check(Bucket::Anonymous, &client),
     });
     let response = match (key, limit) {
         (_, Some(l)) if !l.allowed => too_many(l),

@@ -1,9 +1,11 @@
 //! Per-key rate limits by plan (GCRA through `governor`), with the headers every response
 //! carries. Quotas are injectable so tests can use a tiny burst instead of waiting a minute.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -87,6 +89,9 @@ pub struct Limiter {
     pro: KeyedLimiter,
     elite: KeyedLimiter,
     anonymous: KeyedLimiter,
+    anonymous_quota: Quota,
+    /// Clients the anonymous bucket refused, until when: refused again without a key lookup.
+    refused: Mutex<HashMap<String, Instant>>,
     checks: AtomicU64,
 }
 
@@ -106,6 +111,8 @@ impl Limiter {
             pro: keyed(limits.pro),
             elite: keyed(limits.elite),
             anonymous: keyed(limits.anonymous),
+            anonymous_quota: limits.anonymous,
+            refused: Mutex::default(),
             checks: AtomicU64::new(0),
         }
     }
@@ -131,6 +138,27 @@ impl Limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = Instant::now();
+        self.refused_clients().retain(|_, until| *until > now);
+    }
+
+    fn refused_clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The refusal `who` is still serving from the anonymous bucket, if any: checked before a
+    /// key is looked up, so a client spraying made-up keys stops reaching the database once
+    /// its allowance is spent, while valid keys never pay from it.
+    pub fn anonymous_refusal(&self, who: &str) -> Option<LimitState> {
+        let until = *self.refused_clients().get(who)?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        let quota = self.anonymous_quota;
+        Some(LimitState {
+            allowed: false,
+            remaining: 0,
+            reset_secs: ceil_secs(quota.replenish_interval() * quota.burst_size().get()),
+            retry_after_secs: ceil_secs(wait).max(1),
+        })
     }
 
     /// Takes one request from `who`'s bucket.
@@ -161,6 +189,10 @@ impl Limiter {
             Err(not_until) => {
                 let quota = not_until.quota();
                 let wait = not_until.wait_time_from(limiter.clock().now());
+                if matches!(bucket, Bucket::Anonymous) {
+                    self.refused_clients()
+                        .insert(who.to_string(), Instant::now() + wait);
+                }
                 LimitState {
                     allowed: false,
                     remaining: 0,

@@ -2,9 +2,10 @@
 
 /// `url` with any password replaced by `***` (`postgres://app:***@db/boltcall`).
 pub fn redact_url(url: &str) -> String {
-    if let Ok(mut parsed) = url::Url::parse(url)
-        && parsed.password().is_some()
-    {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_none() {
+            return url.to_string();
+        }
         let _ = parsed.set_password(Some("***"));
         return parsed.to_string();
     }
