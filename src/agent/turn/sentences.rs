@@ -77,11 +77,10 @@ impl SentenceSplitter {
         let rest = self.buffer.split_off(end);
         let piece = std::mem::replace(&mut self.buffer, rest);
         let piece = piece.trim();
+        // Stray punctuation is not spoken: dropped, whether or not the piece before it left in
+        // an earlier delta, so where the stream was cut never changes the pieces.
         if has_words(piece) {
             pieces.push(piece.to_string());
-        } else if let Some(last) = pieces.last_mut() {
-            // Stray punctuation belongs to the piece before it.
-            last.push_str(piece);
         }
     }
 
@@ -333,8 +332,16 @@ mod tests {
     }
 
     #[test]
+    fn stray_punctuation_is_dropped_wherever_the_stream_was_cut() {
+        let text = "Really?\t. Yes indeed.";
+        let whole = split_stream(&[text]);
+        assert_eq!(whole, vec!["Really?", "Yes indeed."]);
+        assert_eq!(split_stream(&["Really?\t", ". Yes indeed."]), whole);
+    }
+
+    #[test]
     fn stray_punctuation_and_whitespace_make_no_piece() {
         assert!(split_stream(&["  ", "...", " "]).is_empty());
-        assert_eq!(split_stream(&["Okay. . "]), vec!["Okay.."]);
+        assert_eq!(split_stream(&["Okay. . "]), vec!["Okay."]);
     }
 }
