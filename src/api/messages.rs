@@ -13,8 +13,8 @@ use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, QueryMap};
 use super::page::{List, page_request};
 use super::validate::{one_of, phone, required, text};
-use crate::messaging::{MAX_SMS_CHARS, SendError, SendRequest};
-use crate::store::{MessageFilter, MessageRecord, Scope};
+use crate::messaging::{MAX_SMS_CHARS, SendError};
+use crate::store::{MessageFilter, MessageRecord, NewMessage, Scope};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -104,7 +104,7 @@ pub async fn send_sms(
     }
     let scope = key.scope();
     check_lead(&state, &scope, req.lead_id.as_deref()).await?;
-    let request = SendRequest {
+    let request = NewMessage {
         channel: "sms".into(),
         to,
         from_number: req.from_number,
@@ -112,6 +112,7 @@ pub async fn send_sms(
         template: None,
         variables: None,
         lead_id: req.lead_id,
+        segments: None,
     };
     let msg = state.messaging.send(&scope, key.plan, request).await?;
     Ok((StatusCode::CREATED, Json(msg)))
@@ -157,7 +158,7 @@ pub async fn send_whatsapp(
     }
     let scope = key.scope();
     check_lead(&state, &scope, req.lead_id.as_deref()).await?;
-    let request = SendRequest {
+    let request = NewMessage {
         channel: "whatsapp".into(),
         to,
         from_number: None,
@@ -165,6 +166,7 @@ pub async fn send_whatsapp(
         template: req.template,
         variables: req.variables.map(serde_json::Value::Object),
         lead_id: req.lead_id,
+        segments: None,
     };
     let msg = state.messaging.send(&scope, key.plan, request).await?;
     Ok((StatusCode::CREATED, Json(msg)))

@@ -26,19 +26,6 @@ const WHATSAPP_WINDOW_HOURS: i64 = 24;
 /// Where Twilio reports outbound status changes.
 pub const STATUS_CALLBACK_PATH: &str = "/carrier/twilio/sms/status";
 
-/// A message to send, validated for shape (E.164 numbers) by the caller.
-#[derive(Debug, Clone)]
-pub struct SendRequest {
-    /// `sms` or `whatsapp`.
-    pub channel: String,
-    pub to: String,
-    pub from_number: Option<String>,
-    pub body: Option<String>,
-    pub template: Option<String>,
-    pub variables: Option<serde_json::Value>,
-    pub lead_id: Option<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("live messages need a provider: set {0}")]
@@ -96,7 +83,7 @@ impl Messaging {
         &self,
         scope: &Scope,
         plan: Plan,
-        req: SendRequest,
+        mut req: NewMessage,
     ) -> Result<MessageRecord, SendError> {
         let sender = if scope.live {
             self.live.clone().map_err(SendError::NotConfigured)?
@@ -106,7 +93,7 @@ impl Messaging {
         let mut sms_limit = None;
         let period_start = Utc::now().date_naive().with_day(1).map(|d| d.to_string());
         let period_start = period_start.unwrap_or_default();
-        let segments = match req.channel.as_str() {
+        req.segments = match req.channel.as_str() {
             "sms" => {
                 let body = req.body.as_deref().unwrap_or_default();
                 let chars = body.chars().count();
@@ -123,26 +110,11 @@ impl Messaging {
                 None
             }
         };
-        let outgoing = Outgoing {
-            channel: req.channel.clone(),
-            to: req.to.clone(),
-            from_number: req.from_number.clone(),
-            body: req.body.clone(),
-            template: req.template.clone(),
-            variables: req.variables.clone(),
-            status_callback: String::new(),
-        };
-        let new = NewMessage {
-            channel: req.channel,
-            to: req.to,
-            from_number: req.from_number,
-            body: req.body,
-            template: req.template,
-            variables: req.variables,
-            lead_id: req.lead_id,
-            segments,
-        };
-        let Some(msg) = self.store.create_message(scope, new, sms_limit).await? else {
+        let Some(msg) = self
+            .store
+            .create_message(scope, req.clone(), sms_limit)
+            .await?
+        else {
             return Err(SendError::OverSmsLimit {
                 plan: plan.name(),
                 limit: plan.sms_limit(),
@@ -151,12 +123,17 @@ impl Messaging {
         // The callback names our id: a report that overtakes the provider's answer still finds
         // its message.
         let outgoing = Outgoing {
+            channel: req.channel,
+            to: req.to,
+            from_number: req.from_number,
+            body: req.body,
+            template: req.template,
+            variables: req.variables,
             status_callback: format!(
                 "{}{STATUS_CALLBACK_PATH}?message_id={}",
                 self.config.public_url(),
                 msg.id
             ),
-            ..outgoing
         };
         match sender.send(&outgoing).await {
             Ok(accepted) => {

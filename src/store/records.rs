@@ -365,6 +365,7 @@ pub struct AgentPatch {
     pub status: Option<String>,
 }
 
+/// A message to store (and, through `Messaging::send`, to send); numbers are E.164.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub channel: String,
@@ -374,6 +375,7 @@ pub struct NewMessage {
     pub template: Option<String>,
     pub variables: Option<serde_json::Value>,
     pub lead_id: Option<String>,
+    /// SMS segments; `Messaging::send` counts them.
     pub segments: Option<i64>,
 }
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::arguments::{self, LeadDetails, call_tool_specs, is_e164};
 use super::{ToolError, ToolRunner, ToolSpec};
-use crate::messaging::{Messaging, SendError, SendRequest};
-use crate::store::{LeadPatch, NewAppointment, NewLead, Scope, Store, StoreError};
+use crate::messaging::{Messaging, SendError};
+use crate::store::{LeadPatch, NewAppointment, NewLead, NewMessage, Scope, Store, StoreError};
 
 /// Leads captured by an agent on the phone say so.
 const LEAD_SOURCE: &str = "call";
@@ -190,7 +190,7 @@ impl CallTools {
             .workspace_plan(&self.scope)
             .await
             .map_err(failed)?;
-        let request = SendRequest {
+        let request = NewMessage {
             channel: "sms".into(),
             to,
             from_number: None,
@@ -198,6 +198,7 @@ impl CallTools {
             template: None,
             variables: None,
             lead_id: self.call_lead(),
+            segments: None,
         };
         let msg = self
             .messaging
