@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::scripted_stt::ScriptedStt;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,6 @@ use boltcall::agent::session::{CallRoute, CallServices, run_call};
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
-use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput, SttStream};
 use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
 use boltcall::store::{NewAgent, Scope, Store};
 use boltcall::telephony::OutboundCall;
@@ -21,27 +22,6 @@ use tokio::sync::mpsc;
 
 const HEARD: &str = "what are your opening hours";
 const GREETING: &str = "Hello, this is Ava.";
-
-/// Every speech segment is heard as the same question.
-struct ScriptedStt;
-
-impl SpeechToText for ScriptedStt {
-    fn name(&self) -> &'static str {
-        "scripted"
-    }
-    fn open(&self) -> SttStream {
-        let (input, mut rx) = mpsc::channel(256);
-        let (tx, events) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(item) = rx.recv().await {
-                if let SttInput::SpeechEnd = item {
-                    let _ = tx.send(SttEvent::Final { text: HEARD.into() }).await;
-                }
-            }
-        });
-        SttStream { input, events }
-    }
-}
 
 /// A quiet 440 Hz tone, 30 ms per character.
 struct ToneTts;
@@ -122,7 +102,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         admission: boltcall::agent::admission::Admission::from_config(&config),
         config: Arc::new(config),
         store: store.clone(),
-        stt: Arc::new(ScriptedStt),
+        stt: Arc::new(ScriptedStt(HEARD)),
         tts: Arc::new(ToneTts),
         brain: Arc::new(PanickingBrain),
         drain: Default::default(),

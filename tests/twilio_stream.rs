@@ -3,6 +3,9 @@
 //! store are the production ones; speech and brain are small scripted stand-ins so the
 //! conversation is known in advance (the fixture replays exercise the real models).
 
+#[path = "common/scripted_stt.rs"]
+mod scripted_stt;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +17,11 @@ use boltcall::agent::session::CallServices;
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
-use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput, SttStream};
 use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
 use boltcall::store::{CallRecord, NewAgent, Scope, Store};
 use boltcall::telephony::twilio::signature;
 use futures::{SinkExt, StreamExt};
+use scripted_stt::ScriptedStt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -28,27 +31,6 @@ const AGENT_PHONE: &str = "+15550001000";
 const CALLER_PHONE: &str = "+15550002000";
 const HEARD: &str = "what are your opening hours";
 const ANSWER: &str = "We are open nine to five.";
-
-/// Every speech segment is heard as the same question.
-struct ScriptedStt;
-
-impl SpeechToText for ScriptedStt {
-    fn name(&self) -> &'static str {
-        "scripted"
-    }
-    fn open(&self) -> SttStream {
-        let (input, mut rx) = mpsc::channel(256);
-        let (tx, events) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(item) = rx.recv().await {
-                if let SttInput::SpeechEnd = item {
-                    let _ = tx.send(SttEvent::Final { text: HEARD.into() }).await;
-                }
-            }
-        });
-        SttStream { input, events }
-    }
-}
 
 /// Speaks a 440 Hz tone, 60 ms per character, in 100 ms chunks.
 struct ToneTts;
@@ -164,7 +146,7 @@ async fn engine_with(greeting: &str, configure: impl FnOnce(&mut Config)) -> Eng
         admission: Admission::from_config(&config),
         config: Arc::new(config),
         store: store.clone(),
-        stt: Arc::new(ScriptedStt),
+        stt: Arc::new(ScriptedStt(HEARD)),
         tts: Arc::new(ToneTts),
         brain: Arc::new(FixedBrain),
         drain: Default::default(),

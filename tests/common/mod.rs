@@ -13,6 +13,8 @@
 //! process instead, for tests of the command line.
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
+pub mod scripted_stt;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
