@@ -47,6 +47,7 @@ async fn main() {
             KnowledgeDoc {
                 title: "Opening hours".into(),
                 text: "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM.".into(),
+                llm: Default::default(),
             },
             KnowledgeDoc {
                 title: "Services and prices".into(),

@@ -86,6 +86,31 @@ pub struct Config {
     pub stt: String,
     /// `piper`, `espeak`, `openai` or `elevenlabs`.
     pub tts: String,
+    // Network speech providers. Keys come from the environment (`DEEPGRAM_API_KEY`,
+    // `OPENAI_API_KEY`, `ELEVENLABS_API_KEY`); base URLs point tests and proxies elsewhere.
+    pub deepgram_api_key: Option<String>,
+    /// Deepgram's API root (`wss://` or `https://`; the live endpoint is `/v1/listen`).
+    pub deepgram_base_url: String,
+    pub deepgram_model: String,
+    pub openai_api_key: Option<String>,
+    /// OpenAI's API root for speech and transcription (ends in `/v1`).
+    pub openai_base_url: String,
+    pub openai_stt_model: String,
+    pub openai_tts_model: String,
+    pub elevenlabs_api_key: Option<String>,
+    /// ElevenLabs' API root (`wss://` or `https://`).
+    pub elevenlabs_base_url: String,
+    pub elevenlabs_model: String,
+    // The LLM brain's limits and what answers when the LLM cannot.
+    /// `offline` (the offline dialogue policy), another model name on the same endpoint, or
+    /// `none` (the agent apologises).
+    pub llm_fallback: String,
+    /// Milliseconds to connect to the LLM endpoint.
+    pub llm_connect_timeout_ms: u64,
+    /// Milliseconds from request to the first streamed token (or tool call).
+    pub llm_first_token_timeout_ms: u64,
+    /// Milliseconds a started stream may stay silent.
+    pub llm_idle_timeout_ms: u64,
     /// Twilio auth token: when set, `X-Twilio-Signature` is required on the voice webhook.
     pub twilio_auth_token: Option<String>,
     /// Twilio account for messaging (REST Basic auth with `twilio_auth_token`).
@@ -177,6 +202,20 @@ impl Default for Config {
             llm_model: None,
             stt: "offline".into(),
             tts: "piper".into(),
+            deepgram_api_key: None,
+            deepgram_base_url: "wss://api.deepgram.com".into(),
+            deepgram_model: "nova-3".into(),
+            openai_api_key: None,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_stt_model: "gpt-4o-mini-transcribe".into(),
+            openai_tts_model: "gpt-4o-mini-tts".into(),
+            elevenlabs_api_key: None,
+            elevenlabs_base_url: "wss://api.elevenlabs.io".into(),
+            elevenlabs_model: "eleven_flash_v2_5".into(),
+            llm_fallback: "offline".into(),
+            llm_connect_timeout_ms: 2_000,
+            llm_first_token_timeout_ms: 1_500,
+            llm_idle_timeout_ms: 3_000,
             twilio_auth_token: None,
             twilio_account_sid: None,
             twilio_api_base: "https://api.twilio.com".into(),
@@ -329,6 +368,59 @@ impl Config {
         }
         if let Some(v) = get("BOLTCALL_TTS") {
             self.tts = v;
+        }
+        for (names, value) in [
+            (
+                &["BOLTCALL_DEEPGRAM_API_KEY", "DEEPGRAM_API_KEY"][..],
+                &mut self.deepgram_api_key,
+            ),
+            (
+                &["BOLTCALL_OPENAI_API_KEY", "OPENAI_API_KEY"][..],
+                &mut self.openai_api_key,
+            ),
+            (
+                &["BOLTCALL_ELEVENLABS_API_KEY", "ELEVENLABS_API_KEY"][..],
+                &mut self.elevenlabs_api_key,
+            ),
+        ] {
+            if let Some(v) = names.iter().find_map(|name| get(name)) {
+                *value = Some(v);
+            }
+        }
+        for (name, value) in [
+            ("BOLTCALL_DEEPGRAM_BASE_URL", &mut self.deepgram_base_url),
+            ("BOLTCALL_DEEPGRAM_MODEL", &mut self.deepgram_model),
+            ("BOLTCALL_OPENAI_BASE_URL", &mut self.openai_base_url),
+            ("BOLTCALL_OPENAI_STT_MODEL", &mut self.openai_stt_model),
+            ("BOLTCALL_OPENAI_TTS_MODEL", &mut self.openai_tts_model),
+            (
+                "BOLTCALL_ELEVENLABS_BASE_URL",
+                &mut self.elevenlabs_base_url,
+            ),
+            ("BOLTCALL_ELEVENLABS_MODEL", &mut self.elevenlabs_model),
+            ("BOLTCALL_LLM_FALLBACK", &mut self.llm_fallback),
+        ] {
+            if let Some(v) = get(name) {
+                *value = v;
+            }
+        }
+        for (name, value) in [
+            (
+                "BOLTCALL_LLM_CONNECT_TIMEOUT_MS",
+                &mut self.llm_connect_timeout_ms,
+            ),
+            (
+                "BOLTCALL_LLM_FIRST_TOKEN_TIMEOUT_MS",
+                &mut self.llm_first_token_timeout_ms,
+            ),
+            (
+                "BOLTCALL_LLM_IDLE_TIMEOUT_MS",
+                &mut self.llm_idle_timeout_ms,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *value = parse_number(name, &v)?;
+            }
         }
         if let Some(v) = get("BOLTCALL_TWILIO_AUTH_TOKEN").or_else(|| get("TWILIO_AUTH_TOKEN")) {
             self.twilio_auth_token = Some(v);

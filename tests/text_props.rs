@@ -195,6 +195,7 @@ proptest! {
                 caller_number: "+15551230000".into(),
                 outbound_context: None,
                 now: Utc.with_ymd_and_hms(2025, 3, 3, 15, 0, 0).unwrap(),
+                llm: Default::default(),
             };
             let mut session = OfflineBrain.start(context, Arc::new(AnyTools));
             let mut history = Vec::new();

@@ -105,6 +105,7 @@ impl Call {
             caller_number: other_party.clone(),
             outbound_context: route.context.clone(),
             now: started_at,
+            llm: Default::default(),
         };
         let tools = CallTools::new(
             Messaging::new(store.clone(), services.config.clone()),

@@ -434,7 +434,7 @@ impl TurnMachine {
                 let pieces = reply.splitter.push(&text);
                 self.add_pieces(pieces);
             }
-            BrainEvent::ToolCalled { .. } => {}
+            BrainEvent::ToolCalled { .. } | BrainEvent::ProviderFailed { .. } => {}
             BrainEvent::EndCall => reply.after = After::Hangup(EndReason::AgentHangup),
             BrainEvent::Transfer { target } => reply.after = After::Transfer(target),
             BrainEvent::Done => {

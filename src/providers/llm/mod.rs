@@ -62,6 +62,21 @@ pub struct BrainContext {
     pub outbound_context: Option<String>,
     /// When the call started, so relative dates ("tomorrow") resolve.
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The agent's own LLM settings; unset fields take the operator's configuration.
+    pub llm: AgentLlm,
+}
+
+/// The agent's `llm` object (an extension of the published agent): which model answers for
+/// this agent and how. The endpoint and key stay in the operator's configuration.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentLlm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 /// Brain → session, in order. `Done` or `Error` ends the reply.
@@ -80,6 +95,15 @@ pub enum BrainEvent {
     /// Blind-transfer the caller once the reply so far has been spoken.
     Transfer {
         target: String,
+    },
+    /// A provider behind the brain failed and the reply carries on without it (a retry, a
+    /// fallback model, the offline brain); for the call record. `Error` is still sent when
+    /// nothing could answer.
+    ProviderFailed {
+        provider: String,
+        error: String,
+        /// What answers instead (`retry`, the fallback's name).
+        fallback: String,
     },
     Done,
     Error(String),

@@ -230,6 +230,7 @@ mod tests {
             caller_number: "+14155550000".into(),
             outbound_context: None,
             now: chrono::Utc::now(),
+            llm: Default::default(),
         }
     }
 

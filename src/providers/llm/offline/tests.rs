@@ -92,6 +92,7 @@ fn dental_context(prompt: &str) -> BrainContext {
             KnowledgeDoc {
                 title: "Opening hours".into(),
                 text: "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM. We are closed on Sundays.".into(),
+                llm: Default::default(),
             },
             KnowledgeDoc {
                 title: "Services and prices".into(),

@@ -120,6 +120,7 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
         knowledge: vec![KnowledgeDoc {
             title: "Hours".into(),
             text: "Open 8 to 6.".into(),
+            llm: Default::default(),
         }],
         caller_number: "+14155550123".into(),
         outbound_context: None,
