@@ -90,6 +90,8 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
                 knowledge_base_id: None,
                 phone_number: Some("+15550001000".into()),
                 transfer_targets: Vec::new(),
+                llm: Default::default(),
+                tools: Vec::new(),
             },
         )
         .await

@@ -31,6 +31,8 @@ fn agent() -> NewAgent {
         knowledge_base_id: None,
         phone_number: None,
         transfer_targets: Vec::new(),
+        llm: Default::default(),
+        tools: Vec::new(),
     }
 }
 

@@ -172,6 +172,8 @@ async fn recordings_are_served_only_from_the_recordings_directory() {
                 knowledge_base_id: None,
                 phone_number: None,
                 transfer_targets: Vec::new(),
+                llm: Default::default(),
+                tools: Vec::new(),
             },
         )
         .await

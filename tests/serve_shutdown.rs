@@ -55,6 +55,8 @@ impl Setup {
                     knowledge_base_id: None,
                     phone_number: Some(AGENT_PHONE.into()),
                     transfer_targets: Vec::new(),
+                    llm: Default::default(),
+                    tools: Vec::new(),
                 },
             )
             .await

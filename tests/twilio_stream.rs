@@ -138,6 +138,8 @@ async fn engine_with(greeting: &str, configure: impl FnOnce(&mut Config)) -> Eng
                 knowledge_base_id: None,
                 phone_number: Some(AGENT_PHONE.into()),
                 transfer_targets: Vec::new(),
+                llm: Default::default(),
+                tools: Vec::new(),
             },
         )
         .await
@@ -656,6 +658,8 @@ async fn a_stream_needs_the_token_of_its_own_call_and_uses_it_once() {
                 knowledge_base_id: None,
                 phone_number: Some(OTHER_PHONE.into()),
                 transfer_targets: Vec::new(),
+                llm: Default::default(),
+                tools: Vec::new(),
             },
         )
         .await

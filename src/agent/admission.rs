@@ -196,6 +196,8 @@ mod tests {
                     knowledge_base_id: None,
                     phone_number: None,
                     transfer_targets: Vec::new(),
+                    llm: Default::default(),
+                    tools: Vec::new(),
                 },
             )
             .await

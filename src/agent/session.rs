@@ -5,6 +5,7 @@
 mod call;
 mod clock;
 mod drain;
+mod failures;
 mod journal;
 mod outcome;
 mod recording;

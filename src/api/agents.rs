@@ -7,12 +7,15 @@ use axum::{Extension, Router, routing::get};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::agent_extensions::{check_llm, check_tools};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, PathId, QueryMap};
 use super::page::{List, page_request};
 use super::validate::{self, phone, required, text};
 use super::{ApiState, Deleted, double_option};
+use crate::agent::tools::http_tool::HttpTool;
+use crate::providers::llm::AgentLlm;
 use crate::providers::tts::voices::VOICES;
 use crate::store::{AgentPatch, AgentRecord, NewAgent, Scope};
 
@@ -36,6 +39,10 @@ pub struct CreateAgent {
     phone_number: Option<String>,
     /// Extension: the only E.164 numbers or `sip:` URIs `transfer_call` may send callers to.
     transfer_targets: Option<Vec<String>>,
+    /// Extension: this agent's LLM model, temperature and max_tokens.
+    llm: Option<AgentLlm>,
+    /// Extension: operator HTTP tools the LLM may call.
+    tools: Option<Vec<HttpTool>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -56,6 +63,10 @@ pub struct UpdateAgent {
     phone_number: Option<Option<String>>,
     /// Extension: replaces the agent's transfer targets.
     transfer_targets: Option<Vec<String>>,
+    /// Extension: replaces the agent's LLM settings (`{}` returns to the operator's).
+    llm: Option<AgentLlm>,
+    /// Extension: replaces the agent's tools; a header value `"[redacted]"` keeps the stored one.
+    tools: Option<Vec<HttpTool>>,
     /// `active` or `paused`.
     status: Option<String>,
 }
@@ -125,6 +136,10 @@ pub async fn create(
     }
     let transfer_targets = body.transfer_targets.unwrap_or_default();
     validate::transfer_targets(&transfer_targets, "transfer_targets")?;
+    let llm = body.llm.unwrap_or_default();
+    check_llm(&llm)?;
+    let mut tools = body.tools.unwrap_or_default();
+    check_tools(&mut tools, &[], state.config.webhook_allow_loopback)?;
     let agent = state
         .store
         .create_agent(
@@ -137,6 +152,8 @@ pub async fn create(
                 knowledge_base_id: body.knowledge_base_id,
                 phone_number: body.phone_number,
                 transfer_targets,
+                llm,
+                tools,
             },
         )
         .await?;
@@ -189,6 +206,20 @@ pub async fn update(
     if let Some(targets) = &body.transfer_targets {
         validate::transfer_targets(targets, "transfer_targets")?;
     }
+    if let Some(llm) = &body.llm {
+        check_llm(llm)?;
+    }
+    let tools = match body.tools {
+        Some(mut tools) => {
+            let stored = match state.store.get_agent(&scope, &id).await? {
+                Some(agent) => agent.tools.0,
+                None => return Err(ApiError::not_found(format!("No agent {id}."))),
+            };
+            check_tools(&mut tools, &stored, state.config.webhook_allow_loopback)?;
+            Some(tools)
+        }
+        None => None,
+    };
     let patch = AgentPatch {
         name: body.name,
         voice_id: body.voice_id,
@@ -197,6 +228,8 @@ pub async fn update(
         knowledge_base_id: body.knowledge_base_id,
         phone_number: body.phone_number,
         transfer_targets: body.transfer_targets,
+        llm: body.llm,
+        tools,
         status: body.status,
     };
     match state.store.update_agent(&scope, &id, patch).await? {

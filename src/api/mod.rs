@@ -1,5 +1,6 @@
 //! The `/v1` REST API: axum routers, one file per resource.
 
+mod agent_extensions;
 mod agents;
 mod analytics;
 mod appointments;

@@ -129,11 +129,11 @@ pub fn datetime(value: &str, field: &str, edge: DayEdge) -> ApiResult<DateTime<U
     ))
 }
 
-/// A webhook target: https, and not a loopback/private address unless the operator allows it;
+/// A URL the engine will call for a tenant (webhooks, operator tools): https, and not a loopback/private address unless the operator allows it;
 /// then plain http is accepted too, but only to such local targets. Names are checked again at
 /// delivery time, when they are resolved; here only literal addresses and local-only names can
 /// be refused.
-pub fn webhook_url(value: &str, field: &str, allow_local: bool) -> ApiResult<url::Url> {
+pub fn outbound_url(value: &str, field: &str, allow_local: bool) -> ApiResult<url::Url> {
     let url = url::Url::parse(value)
         .map_err(|e| ApiError::validation(field, format!("is not a valid URL: {e}")))?;
     let https = match url.scheme() {
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn webhook_targets() {
-        assert!(webhook_url("https://yourapp.com/hooks/boltcall", "url", false).is_ok());
+        assert!(outbound_url("https://yourapp.com/hooks/boltcall", "url", false).is_ok());
         for bad in [
             "http://yourapp.com/h",
             "ftp://yourapp.com/h",
@@ -229,17 +229,17 @@ mod tests {
             "https://intranet/h",
             "not a url",
         ] {
-            assert!(webhook_url(bad, "url", false).is_err(), "{bad}");
+            assert!(outbound_url(bad, "url", false).is_err(), "{bad}");
         }
-        assert!(webhook_url("http://127.0.0.1:9000/h", "url", true).is_ok());
-        assert!(webhook_url("http://localhost:9000/h", "url", true).is_ok());
+        assert!(outbound_url("http://127.0.0.1:9000/h", "url", true).is_ok());
+        assert!(outbound_url("http://localhost:9000/h", "url", true).is_ok());
         // The operator flag opens http to local targets only, never to the internet, and
         // never to metadata or link-local ranges.
-        assert!(webhook_url("http://yourapp.com/h", "url", true).is_err());
-        assert!(webhook_url("http://93.184.216.34/h", "url", true).is_err());
-        assert!(webhook_url("http://169.254.169.254/latest", "url", true).is_err());
-        assert!(webhook_url("https://[64:ff9b::7f00:1]/h", "url", true).is_err());
-        assert!(webhook_url("ftp://127.0.0.1/h", "url", true).is_err());
+        assert!(outbound_url("http://yourapp.com/h", "url", true).is_err());
+        assert!(outbound_url("http://93.184.216.34/h", "url", true).is_err());
+        assert!(outbound_url("http://169.254.169.254/latest", "url", true).is_err());
+        assert!(outbound_url("https://[64:ff9b::7f00:1]/h", "url", true).is_err());
+        assert!(outbound_url("ftp://127.0.0.1/h", "url", true).is_err());
     }
 
     #[test]

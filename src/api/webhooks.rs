@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorEnvelope};
 use super::extract::{ApiJson, PathId, QueryMap};
 use super::page::{List, page_request};
-use super::validate::{one_of, required, webhook_url};
+use super::validate::{one_of, outbound_url, required};
 use super::{ApiState, Deleted};
 use crate::events::dispatcher::DispatcherSettings;
 use crate::events::sender::Outgoing;
@@ -91,7 +91,7 @@ fn target(url: &str, state: &ApiState) -> ApiResult<String> {
             "must be at most 2048 characters",
         ));
     }
-    Ok(webhook_url(url, "url", state.config.webhook_allow_loopback)?.to_string())
+    Ok(outbound_url(url, "url", state.config.webhook_allow_loopback)?.to_string())
 }
 
 /// Known event names, sorted and without repeats.

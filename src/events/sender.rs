@@ -1,12 +1,11 @@
 //! One signed webhook POST through the SSRF guard.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
 use super::signature::sign;
-use crate::net::ssrf::{GuardedResolver, check};
+use crate::net::guarded_client::{self, check_literal_host, describe};
 use crate::store::AttemptOutcome;
 
 /// How much of a receiver's answer is read (so the connection can be reused); the rest is
@@ -31,12 +30,8 @@ pub struct WebhookSender {
 impl WebhookSender {
     /// `allow_local` is `BOLTCALL_WEBHOOK_ALLOW_LOOPBACK`: loopback and private targets pass.
     pub fn new(timeout: Duration, allow_local: bool) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = guarded_client::builder(allow_local)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the name itself, past the guard.
-            .no_proxy()
-            .dns_resolver(GuardedResolver::shared(allow_local))
             .user_agent(USER_AGENT)
             .build()?;
         Ok(WebhookSender {
@@ -71,15 +66,7 @@ impl WebhookSender {
 
     async fn post(&self, out: &Outgoing<'_>) -> Result<u16, String> {
         let url = url::Url::parse(out.url).map_err(|e| format!("invalid URL: {e}"))?;
-        // Names go through the guarded resolver; literal addresses never reach it.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            check(ip, self.allow_local).map_err(|why| format!("refused: {why}"))?;
-        }
+        check_literal_host(&url, self.allow_local)?;
         let t = chrono::Utc::now().timestamp();
         let response = self
             .client
@@ -105,23 +92,4 @@ impl WebhookSender {
         }
         Ok(status)
     }
-}
-
-/// The error and its causes (reqwest's own message hides the guard's refusal in a source).
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_string();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -165,6 +165,8 @@ async fn create_agent(
                         .unwrap_or_else(|| "+10000000000".into()),
                 ),
                 transfer_targets: Vec::new(),
+                llm: Default::default(),
+                tools: Vec::new(),
             },
         )
         .await?)

@@ -1,13 +1,15 @@
 //! Agents: the call path looks them up by phone number; the API manages them per scope.
 
+use crate::agent::tools::http_tool::stored_json;
+
 use super::{
     AgentPatch, AgentRecord, Filter, JsonText, NewAgent, Page, PageRequest, Scope, Store,
     StoreError, fetch_page, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, name, voice_id, greeting, prompt, \
-                       knowledge_base_id, phone_number, transfer_targets, status, created_at, \
-                       updated_at";
+                       knowledge_base_id, phone_number, transfer_targets, llm, tools, status, \
+                       created_at, updated_at";
 
 impl Store {
     /// The agent of mode `live` that owns `phone` (the unique index `agents_phone_per_mode`
@@ -81,12 +83,14 @@ impl Store {
             knowledge_base_id: new.knowledge_base_id,
             phone_number: new.phone_number,
             transfer_targets: JsonText(new.transfer_targets),
+            llm: JsonText(new.llm),
+            tools: JsonText(new.tools),
             status: "active".into(),
             created_at: now.clone(),
             updated_at: now,
         };
         let sql = format!(
-            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&record.id)
@@ -99,6 +103,8 @@ impl Store {
             .bind(&record.knowledge_base_id)
             .bind(&record.phone_number)
             .bind(to_json_text(&record.transfer_targets))
+            .bind(to_json_text(&record.llm))
+            .bind(stored_json(&record.tools))
             .bind(&record.status)
             .bind(&record.created_at)
             .bind(&record.updated_at)
@@ -140,13 +146,20 @@ impl Store {
         if let Some(v) = patch.transfer_targets {
             agent.transfer_targets = JsonText(v);
         }
+        if let Some(v) = patch.llm {
+            agent.llm = JsonText(v);
+        }
+        if let Some(v) = patch.tools {
+            agent.tools = JsonText(v);
+        }
         if let Some(v) = patch.status {
             agent.status = v;
         }
         agent.updated_at = now_ts();
         let sql = "UPDATE agents SET name = $1, voice_id = $2, greeting = $3, prompt = $4, \
-                   knowledge_base_id = $5, phone_number = $6, transfer_targets = $7, status = $8, \
-                   updated_at = $9 WHERE id = $10 AND workspace_id = $11 AND live = $12";
+                   knowledge_base_id = $5, phone_number = $6, transfer_targets = $7, llm = $8, \
+                   tools = $9, status = $10, updated_at = $11 \
+                   WHERE id = $12 AND workspace_id = $13 AND live = $14";
         on_writer!(self, pool => sqlx::query(sql)
             .bind(&agent.name)
             .bind(&agent.voice_id)
@@ -155,6 +168,8 @@ impl Store {
             .bind(&agent.knowledge_base_id)
             .bind(&agent.phone_number)
             .bind(to_json_text(&agent.transfer_targets))
+            .bind(to_json_text(&agent.llm))
+            .bind(stored_json(&agent.tools))
             .bind(&agent.status)
             .bind(&agent.updated_at)
             .bind(id)

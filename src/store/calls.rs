@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 
 use super::events::insert_event;
 use super::{
-    CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, Scope, Store, StoreError,
-    fetch_page, format_ts, new_id, now_ts, on_reader, on_writer, to_json_text,
+    CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, ProviderFailure, Scope, Store,
+    StoreError, fetch_page, format_ts, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
                        carrier_call_id, context, status, duration_seconds, sentiment, summary, \
-                       tags, transcript, recording_path, latency, end_reason, created_at, ended_at";
+                       tags, transcript, recording_path, latency, end_reason, provider_failures, \
+                       created_at, ended_at";
 
 /// Filters of `GET /v1/calls`.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,7 @@ impl Store {
             recording_path: None,
             latency: super::JsonText(serde_json::Value::Object(Default::default())),
             end_reason: None,
+            provider_failures: Default::default(),
             recording_url: None,
             transcript_url: String::new(),
             created_at: now,
@@ -52,7 +54,7 @@ impl Store {
         self.fill_urls(&mut call);
         let sql = format!(
             "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, $11, NULL, $11)"
+             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, '[]', $11, NULL, $11)"
         );
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -156,6 +158,23 @@ impl Store {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    /// Keeps the providers that failed during a call on its record (before `finish_call`, so
+    /// the `call.completed` event carries them).
+    pub async fn record_provider_failures(
+        &self,
+        call_id: &str,
+        failures: &[ProviderFailure],
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE calls SET provider_failures = $1 WHERE id = $2";
+        on_writer!(self, pool => sqlx::query(sql)
+            .bind(to_json_text(&failures))
+            .bind(call_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use super::time::public_ts;
+use crate::agent::tools::http_tool::HttpTool;
+use crate::providers::llm::AgentLlm;
 
 fn ts<S: Serializer>(stored: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&public_ts(stored))
@@ -58,6 +60,14 @@ pub struct AgentRecord {
     #[sqlx(try_from = "String")]
     #[schema(value_type = Vec<String>)]
     pub transfer_targets: JsonText<Vec<String>>,
+    /// Extension: this agent's LLM settings (unset fields use the operator's).
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = AgentLlm)]
+    pub llm: JsonText<AgentLlm>,
+    /// Extension: operator HTTP tools the LLM may call (header values never shown).
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<HttpTool>)]
+    pub tools: JsonText<Vec<HttpTool>>,
     /// `active` or `paused`.
     pub status: String,
     #[serde(serialize_with = "ts")]
@@ -105,6 +115,19 @@ pub struct TranscriptEntry {
     pub end_ms: u64,
 }
 
+/// A provider that failed during a call, and what the caller got instead (an extension of the
+/// published call record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderFailure {
+    /// Which part and engine: `stt:deepgram`, `tts:elevenlabs`, `llm:openai`, ….
+    pub provider: String,
+    pub error: String,
+    /// Call time of the failure, ms since answer.
+    pub at_ms: u64,
+    /// What the caller heard instead (a fallback's answer, an apology, a skipped sentence).
+    pub heard_instead: String,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct CallRecord {
     pub id: String,
@@ -141,6 +164,10 @@ pub struct CallRecord {
     #[schema(value_type = Object)]
     pub latency: JsonText<serde_json::Value>,
     pub end_reason: Option<String>,
+    /// Extension: providers that failed during the call, oldest first.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<ProviderFailure>)]
+    pub provider_failures: JsonText<Vec<ProviderFailure>>,
     /// Set by the store from the public URL; `null` until a recording exists.
     #[sqlx(skip)]
     pub recording_url: Option<String>,
@@ -349,6 +376,9 @@ pub struct NewAgent {
     pub phone_number: Option<String>,
     /// Validated `transfer_call` targets (`api::validate::transfer_target`).
     pub transfer_targets: Vec<String>,
+    pub llm: AgentLlm,
+    /// Validated operator tools, header values in clear.
+    pub tools: Vec<HttpTool>,
 }
 
 /// Fields to change on an agent; the outer `None` leaves a field as it is, `Some(None)` clears
@@ -362,6 +392,9 @@ pub struct AgentPatch {
     pub knowledge_base_id: Option<Option<String>>,
     pub phone_number: Option<Option<String>>,
     pub transfer_targets: Option<Vec<String>>,
+    pub llm: Option<AgentLlm>,
+    /// Replaces the tools; `"[redacted]"` header values already resolved by the caller.
+    pub tools: Option<Vec<HttpTool>>,
     pub status: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use media::{Frame, InternalFrame};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
+use super::failures::FailureLog;
 use super::journal::TurnJournal;
 use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
@@ -45,6 +46,7 @@ pub(super) struct Call {
     hangup: Option<HangupReason>,
     /// The agent's configured transfer targets, checked again when a transfer is carried out.
     transfer_targets: Vec<String>,
+    failures: FailureLog,
 }
 
 impl Call {
@@ -105,7 +107,7 @@ impl Call {
             caller_number: other_party.clone(),
             outbound_context: route.context.clone(),
             now: started_at,
-            llm: Default::default(),
+            llm: agent.llm.0.clone(),
         };
         let tools = CallTools::new(
             Messaging::new(store.clone(), services.config.clone()),
@@ -115,7 +117,11 @@ impl Call {
             other_party,
             started_at,
         )
-        .with_transfer_targets(agent.transfer_targets.0.clone());
+        .with_transfer_targets(agent.transfer_targets.0.clone())
+        .with_http_tools(
+            agent.tools.0.clone(),
+            services.config.webhook_allow_loopback,
+        );
         let brain = services.brain.start(context, Arc::new(tools));
         let voice = phrases::voice_of(&agent);
         let turn = TurnMachine::new(services.config.turn_config(phrases::greeting_of(&agent)));
@@ -140,6 +146,7 @@ impl Call {
             synthesis: None,
             hangup: None,
             transfer_targets: agent.transfer_targets.0,
+            failures: FailureLog::default(),
         })
     }
 
@@ -185,6 +192,14 @@ impl Call {
         }
         let duration_ms = self.clock.now();
         let recording_path = self.recorder.finish();
+        let failures = self.failures.as_slice();
+        if !failures.is_empty()
+            && let Err(e) = (self.services.store)
+                .record_provider_failures(&self.call_id, failures)
+                .await
+        {
+            tracing::error!(call_id = %self.call_id, "cannot record provider failures: {e}");
+        }
         outcome::finish(
             &self.services,
             &self.call_id,
@@ -303,7 +318,13 @@ impl Call {
                 self.turn.handle(now, TurnInput::SttFinal(text));
             }
             Some(SttEvent::Error { message }) => {
-                tracing::warn!(call_id = %self.call_id, "recogniser error: {message}");
+                self.failures.push(
+                    &self.call_id,
+                    now,
+                    format!("stt:{}", self.services.stt.name()),
+                    message.clone(),
+                    "nothing: the agent went on without these words",
+                );
                 self.finals_pending = self.finals_pending.saturating_sub(1);
                 self.turn.handle(now, TurnInput::SttError(message));
             }
@@ -325,6 +346,27 @@ impl Call {
             // A brain that drops its sender without `Done` has failed.
             None => BrainEvent::Error("the brain stopped mid-reply".into()),
         };
+        match &event {
+            BrainEvent::ProviderFailed {
+                provider,
+                error,
+                fallback,
+            } => self.failures.push(
+                &self.call_id,
+                now,
+                format!("llm:{provider}"),
+                error.clone(),
+                &format!("the answer of {fallback}"),
+            ),
+            BrainEvent::Error(error) => self.failures.push(
+                &self.call_id,
+                now,
+                format!("llm:{}", self.services.brain.name()),
+                error.clone(),
+                "what the agent had said of this reply, or an apology",
+            ),
+            _ => {}
+        }
         if matches!(event, BrainEvent::Done | BrainEvent::Error(_)) {
             self.reply = None;
         }
@@ -346,6 +388,13 @@ impl Call {
                     .handle(now, TurnInput::TtsAudio { utterance, samples });
             }
             Some(Err(e)) => {
+                self.failures.push(
+                    &self.call_id,
+                    now,
+                    format!("tts:{}", self.services.tts.name()),
+                    e.0.clone(),
+                    "silence for the rest of this sentence",
+                );
                 self.synthesis = None;
                 self.turn.handle(
                     now,

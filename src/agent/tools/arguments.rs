@@ -19,8 +19,8 @@ pub const SEND_SMS: &str = "send_sms";
 pub fn call_tool_specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
-            name: BOOK_APPOINTMENT,
-            description: "Book an appointment for the caller once they have confirmed the service, day and time.",
+            name: BOOK_APPOINTMENT.into(),
+            description: "Book an appointment for the caller once they have confirmed the service, day and time.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -34,8 +34,8 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
             }),
         },
         ToolSpec {
-            name: CAPTURE_LEAD,
-            description: "Save the caller as a lead once their name is known.",
+            name: CAPTURE_LEAD.into(),
+            description: "Save the caller as a lead once their name is known.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -49,8 +49,8 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
             }),
         },
         ToolSpec {
-            name: UPDATE_LEAD,
-            description: "Add or correct details of the lead captured on this call.",
+            name: UPDATE_LEAD.into(),
+            description: "Add or correct details of the lead captured on this call.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -64,8 +64,8 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
             }),
         },
         ToolSpec {
-            name: END_CALL,
-            description: "Hang up after the farewell has been spoken.",
+            name: END_CALL.into(),
+            description: "Hang up after the farewell has been spoken.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {"reason": {"type": "string"}},
@@ -73,8 +73,8 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
             }),
         },
         ToolSpec {
-            name: TRANSFER_CALL,
-            description: "Transfer the caller to a person once the handover sentence has been spoken.",
+            name: TRANSFER_CALL.into(),
+            description: "Transfer the caller to a person once the handover sentence has been spoken.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -86,8 +86,8 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
             }),
         },
         ToolSpec {
-            name: SEND_SMS,
-            description: "Text the caller (or another number) a short confirmation, e.g. the booked time and address.",
+            name: SEND_SMS.into(),
+            description: "Text the caller (or another number) a short confirmation, e.g. the booked time and address.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::arguments::{self, LeadDetails, call_tool_specs, is_e164};
+use super::http_tool::HttpTool;
 use super::{ToolError, ToolRunner, ToolSpec};
 use crate::messaging::{Messaging, SendError};
 use crate::store::{LeadPatch, NewAppointment, NewLead, NewMessage, Scope, Store, StoreError};
@@ -32,6 +33,10 @@ pub struct CallTools {
     lead_id: Mutex<Option<String>>,
     /// The agent's `transfer_targets`: `transfer_call` goes nowhere else.
     transfer_targets: Vec<String>,
+    /// The agent's operator tools, and whether they may reach loopback/private addresses
+    /// (`BOLTCALL_WEBHOOK_ALLOW_LOOPBACK`, as for webhooks).
+    http_tools: Vec<HttpTool>,
+    http_allow_local: bool,
 }
 
 impl CallTools {
@@ -54,7 +59,16 @@ impl CallTools {
             started: Instant::now(),
             lead_id: Mutex::new(None),
             transfer_targets: Vec::new(),
+            http_tools: Vec::new(),
+            http_allow_local: false,
         }
+    }
+
+    /// Offers the agent's operator tools beside the built-in ones.
+    pub fn with_http_tools(mut self, tools: Vec<HttpTool>, allow_local: bool) -> Self {
+        self.http_tools = tools;
+        self.http_allow_local = allow_local;
+        self
     }
 
     /// Allows `transfer_call` to these targets (none by default).
@@ -254,7 +268,9 @@ impl CallTools {
 
 impl ToolRunner for CallTools {
     fn specs(&self) -> Vec<ToolSpec> {
-        call_tool_specs()
+        let mut specs = call_tool_specs();
+        specs.extend(self.http_tools.iter().map(HttpTool::spec));
+        specs
     }
 
     fn call<'a>(
@@ -273,7 +289,18 @@ impl ToolRunner for CallTools {
                 }
                 arguments::SEND_SMS => self.send_sms(arguments).await,
                 arguments::TRANSFER_CALL => self.transfer(arguments),
-                other => Err(ToolError::Unknown(other.to_string())),
+                other => match self.http_tools.iter().find(|t| t.name == other) {
+                    Some(tool) => {
+                        let result = tool
+                            .run(arguments, &self.call_id, self.http_allow_local)
+                            .await;
+                        if let Err(e) = &result {
+                            tracing::warn!(call_id = %self.call_id, tool = other, "operator tool failed: {e}");
+                        }
+                        result
+                    }
+                    None => Err(ToolError::Unknown(other.to_string())),
+                },
             }
         })
     }

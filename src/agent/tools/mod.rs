@@ -2,6 +2,8 @@
 
 pub mod arguments;
 mod call_tools;
+pub mod http_tool;
+pub mod schema;
 
 pub use call_tools::CallTools;
 
@@ -11,8 +13,8 @@ use serde::Serialize;
 /// What a tool is, as an LLM's function-calling schema describes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: serde_json::Value,
 }

@@ -68,13 +68,18 @@ pub struct BrainContext {
 
 /// The agent's `llm` object (an extension of the published agent): which model answers for
 /// this agent and how. The endpoint and key stay in the operator's configuration.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct AgentLlm {
+    /// A model the operator's endpoint serves (e.g. `gpt-4o`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// 0–2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Longest reply in tokens, 1–4096.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
 }

@@ -152,6 +152,8 @@ mod tests {
             knowledge_base_id: None,
             phone_number: Some(phone.into()),
             transfer_targets: Vec::new(),
+            llm: Default::default(),
+            tools: Vec::new(),
         };
         let agent = store
             .create_agent(&scope, new_agent("+15550100"))
@@ -245,6 +247,8 @@ mod tests {
             knowledge_base_id: None,
             phone_number: Some(phone.into()),
             transfer_targets: Vec::new(),
+            llm: Default::default(),
+            tools: Vec::new(),
         };
         let test_scope = Scope {
             workspace_id: "ws_t".into(),
