@@ -5,6 +5,8 @@
 
 #[path = "common/scripted_stt.rs"]
 mod scripted_stt;
+#[path = "common/twilio_caller.rs"]
+mod twilio_caller;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use boltcall::store::{CallRecord, NewAgent, Scope, Store};
 use boltcall::telephony::twilio::signature;
 use futures::{SinkExt, StreamExt};
 use scripted_stt::ScriptedStt;
+use twilio_caller::{Caller, caller_question, connect, finished_call, stream_ws_url};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -241,212 +244,10 @@ async fn signature_is_required_when_an_auth_token_is_set() {
     assert!(tokio_tungstenite::connect_async(&ws_url).await.is_err());
 }
 
-/// The caller's side of a Media Stream: sends 20 ms μ-law frames in real time and collects
-/// everything the engine sends back.
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens the engine's stream WebSocket, with `X-Twilio-Signature` when given.
-async fn connect(
-    engine: &Engine,
-    signature: Option<&str>,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = stream_ws_url(engine).into_client_request().unwrap();
-    if let Some(sig) = signature {
-        request
-            .headers_mut()
-            .insert("x-twilio-signature", sig.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(ws, _)| ws)
-}
-
-fn stream_ws_url(engine: &Engine) -> String {
-    format!(
-        "{}/carrier/twilio/stream",
-        engine.base.replace("http://", "ws://")
-    )
-}
-
-struct Caller {
-    ws: Ws,
-    started: Instant,
-    /// Agent `media` messages and whether each carried sound.
-    media: Vec<bool>,
-    clears: usize,
-    closed: bool,
-}
-
-impl Caller {
-    async fn dial(engine: &Engine) -> Caller {
-        let ws = connect(engine, None).await.unwrap();
-        let params = json!({"agent_id": "x", "call_sid": "CA0001",
-                            "from": CALLER_PHONE, "to": AGENT_PHONE});
-        Caller::start(ws, "CA0001", params).await
-    }
-
-    /// Sends `connected` and `start` for `call_sid` with `params` as its custom parameters.
-    async fn start(mut ws: Ws, call_sid: &str, params: Value) -> Caller {
-        let send = |v: Value| WsMessage::Text(v.to_string().into());
-        ws.send(send(
-            json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
-        ))
-        .await
-        .unwrap();
-        ws.send(send(json!({
-            "event": "start", "sequenceNumber": "1", "streamSid": "MZ0001",
-            "start": {
-                "accountSid": "AC0001", "streamSid": "MZ0001", "callSid": call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": params
-            }
-        })))
-        .await
-        .unwrap();
-        Caller {
-            ws,
-            started: Instant::now(),
-            media: Vec::new(),
-            clears: 0,
-            closed: false,
-        }
-    }
-
-    /// Plays `mulaw` (8 kHz) in real time, 20 ms per message, reading what comes back.
-    async fn play(&mut self, mulaw: &[u8]) {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        for (n, chunk) in mulaw.chunks(160).enumerate() {
-            tick.tick().await;
-            let msg = json!({"event": "media", "sequenceNumber": n.to_string(), "streamSid": "MZ0001",
-                "media": {"track": "inbound", "chunk": n.to_string(), "timestamp": (n * 20).to_string(),
-                          "payload": BASE64.encode(chunk)}});
-            if self
-                .ws
-                .send(WsMessage::Text(msg.to_string().into()))
-                .await
-                .is_err()
-            {
-                self.closed = true;
-                return;
-            }
-            self.drain().await;
-        }
-    }
-
-    async fn silence(&mut self, seconds: f64) {
-        self.play(&vec![0xFF; (seconds * 8000.0) as usize]).await;
-    }
-
-    async fn send_raw(&mut self, message: WsMessage) {
-        self.ws.send(message).await.unwrap();
-    }
-
-    /// Reads whatever has arrived without waiting.
-    async fn drain(&mut self) {
-        while let Some(next) = futures::FutureExt::now_or_never(self.ws.next()) {
-            match next {
-                Some(Ok(WsMessage::Text(text))) => self.record(&text),
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
-                    self.closed = true;
-                    return;
-                }
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    fn record(&mut self, text: &str) {
-        let v: Value = serde_json::from_str(text).unwrap();
-        assert_eq!(v["streamSid"], "MZ0001", "{v}");
-        match v["event"].as_str() {
-            Some("media") => {
-                let payload = BASE64
-                    .decode(v["media"]["payload"].as_str().unwrap())
-                    .unwrap();
-                assert_eq!(payload.len(), 160, "20 ms of 8 kHz μ-law per message");
-                // μ-law 0xFF/0x7F is zero; a few codes either side are the filters' dither.
-                let loud = payload.iter().any(|&b| (b & 0x7F) < 0x60);
-                self.media.push(loud);
-            }
-            Some("clear") => self.clears += 1,
-            Some("mark") => {}
-            other => panic!("unexpected message {other:?}"),
-        }
-    }
-
-    fn sound_frames(&self) -> usize {
-        self.media.iter().filter(|&&loud| loud).count()
-    }
-
-    /// Sends `stop` and reads until the engine closes the socket.
-    async fn hang_up(mut self) -> Caller {
-        let stop = json!({"event": "stop", "sequenceNumber": "999", "streamSid": "MZ0001",
-                          "stop": {"accountSid": "AC0001", "callSid": "CA0001"}});
-        let _ = self.ws.send(WsMessage::Text(stop.to_string().into())).await;
-        self.read_until_closed().await
-    }
-
-    async fn read_until_closed(mut self) -> Caller {
-        while let Ok(Some(next)) =
-            tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await
-        {
-            match next {
-                Ok(WsMessage::Text(text)) => self.record(&text),
-                Ok(WsMessage::Close(_)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        self.closed = true;
-        self
-    }
-}
-
-/// The first utterance of the opening-hours fixture, as μ-law.
-fn caller_question() -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/calls/opening_hours/caller.wav"
-    );
-    let mut reader = hound::WavReader::open(path).unwrap();
-    assert_eq!(reader.spec().sample_rate, 8000);
-    let pcm: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    // 6.5 s – 9.5 s holds "Hi, what are your opening hours?" and nothing else.
-    let pcm = &pcm[6_500 * 8..9_500 * 8];
-    let mut mulaw = vec![0u8; pcm.len()];
-    media::g711::encode_ulaw(pcm, &mut mulaw).unwrap();
-    mulaw
-}
-
-/// The call's record once the session has written its end.
-async fn finished_call(store: &Store) -> CallRecord {
-    let scope = Scope {
-        workspace_id: "default".into(),
-        live: true,
-    };
-    for _ in 0..200 {
-        let page = store
-            .list_calls(
-                &scope,
-                &Default::default(),
-                boltcall::store::PageRequest { page: 1, limit: 10 },
-            )
-            .await
-            .unwrap();
-        if let Some(call) = page.items.into_iter().find(|c| c.ended_at.is_some()) {
-            return call;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the call was never finished");
-}
-
 #[tokio::test]
 async fn a_call_is_greeted_answered_paced_and_recorded() {
     let engine = engine("Hello, thanks for calling.", None).await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     caller.silence(2.5).await;
     let greeting_sound = caller.sound_frames();
     // "Hello, thanks for calling." is 26 characters of tone: 1.56 s, 78 frames.
@@ -528,7 +329,7 @@ async fn caller_speaking_over_the_greeting_clears_it_and_truncates_it() {
     let greeting = "Hello and welcome to the clinic, where every smile matters to us. \
                     Our opening hours are eight to six on weekdays.";
     let engine = engine(greeting, None).await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     caller.silence(1.0).await;
     caller.play(&caller_question()).await;
     caller.silence(3.0).await;
@@ -554,7 +355,7 @@ async fn caller_speaking_over_the_greeting_clears_it_and_truncates_it() {
 #[tokio::test]
 async fn malformed_messages_are_skipped_and_the_call_goes_on() {
     let engine = engine("Hi.", None).await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     for junk in [
         WsMessage::Text("not json".into()),
         WsMessage::Text(r#"{"event":"media","media":{"payload":"%%%"}}"#.into()),
@@ -578,7 +379,7 @@ async fn malformed_messages_are_skipped_and_the_call_goes_on() {
 #[tokio::test]
 async fn a_socket_dropped_without_stop_ends_the_call_as_hung_up() {
     let engine = engine("Hello, thanks for calling.", None).await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     caller.silence(2.0).await;
     drop(caller);
     let call = finished_call(&engine.store).await;
@@ -613,7 +414,7 @@ async fn without_a_token_or_the_development_flag_the_endpoints_refuse_everyone()
     let (status, body) = post_voice(&engine, AGENT_PHONE, None).await;
     assert_eq!(status, 403, "{body}");
     assert!(!body.contains("<Stream"), "{body}");
-    match connect(&engine, None).await {
+    match connect(&engine.base, None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 403)
         }
@@ -669,7 +470,7 @@ async fn a_stream_needs_the_token_of_its_own_call_and_uses_it_once() {
     let (status, xml) = post_voice(&engine, AGENT_PHONE, Some(&good)).await;
     assert_eq!(status, 200, "{xml}");
     let token = twiml_parameter(&xml, "boltcall_token");
-    let handshake = signature::compute(TOKEN, &stream_ws_url(&engine), &[]);
+    let handshake = signature::compute(TOKEN, &stream_ws_url(&engine.base), &[]);
     let params = |to: &str, token: &str| json!({"call_sid": "CA0001", "from": CALLER_PHONE, "to": to, "boltcall_token": token});
     let start = |params: Value| {
         let engine = &engine;
@@ -721,7 +522,7 @@ async fn a_stream_needs_the_token_of_its_own_call_and_uses_it_once() {
 #[tokio::test]
 async fn an_oversized_message_closes_the_stream() {
     let engine = engine("Hello.", None).await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     caller
         .send_raw(WsMessage::Text("x".repeat(100 * 1024).into()))
         .await;
@@ -738,8 +539,8 @@ async fn streams_beyond_the_cap_are_refused_with_503() {
         config.twilio_max_streams = 1;
     })
     .await;
-    let first = connect(&engine, None).await.unwrap();
-    match connect(&engine, None).await {
+    let first = connect(&engine.base, None).await.unwrap();
+    match connect(&engine.base, None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 503)
         }
@@ -749,7 +550,7 @@ async fn streams_beyond_the_cap_are_refused_with_503() {
     // The slot frees once the engine sees the close.
     let mut reopened = false;
     for _ in 0..100 {
-        if connect(&engine, None).await.is_ok() {
+        if connect(&engine.base, None).await.is_ok() {
             reopened = true;
             break;
         }
@@ -765,7 +566,7 @@ async fn a_workspace_at_its_call_cap_gets_a_spoken_refusal() {
         config.workspace_max_concurrent_calls = 1;
     })
     .await;
-    let mut caller = Caller::dial(&engine).await;
+    let mut caller = Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await;
     caller.silence(1.0).await;
     assert!(caller.sound_frames() > 0);
     let (status, xml) = post_voice(&engine, AGENT_PHONE, None).await;
@@ -773,7 +574,7 @@ async fn a_workspace_at_its_call_cap_gets_a_spoken_refusal() {
     assert!(xml.contains("<Say>") && xml.contains("<Hangup/>"), "{xml}");
     assert!(!xml.contains("<Stream"), "{xml}");
     // A second stream that skipped the webhook is closed too.
-    assert!(!heard_agent_before_close(Caller::dial(&engine).await).await);
+    assert!(!heard_agent_before_close(Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await).await);
     caller.hang_up().await;
     finished_call(&engine.store).await;
     // The slot frees when the session task returns, just after it writes the record.

@@ -1,0 +1,114 @@
+//! An OpenAI-compatible `/v1/chat/completions` stand-in: each request gets the next scripted
+//! reply, streamed as server-sent events — text deltas, or tool-call deltas split mid-argument
+//! the way real streams split them.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Response;
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub enum Reply {
+    /// Text pieces, each sent `gap` after the one before.
+    Says(Vec<&'static str>, Duration),
+    /// Tool calls `(name, arguments)` in one response.
+    Calls(Vec<(&'static str, Value)>),
+}
+
+#[derive(Clone)]
+pub struct FakeChat {
+    /// `http://…/v1`
+    pub base_url: String,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    /// Request bodies, oldest first.
+    pub requests: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeChat {
+    pub async fn start(script: Vec<Reply>) -> FakeChat {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeChat {
+            base_url: format!("http://{}/v1", listener.local_addr().unwrap()),
+            script: Arc::new(Mutex::new(script.into())),
+            requests: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        fake
+    }
+}
+
+fn event(delta: Value, finish: Option<&str>) -> String {
+    let chunk = json!({
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+    });
+    format!("data: {chunk}\n\n")
+}
+
+async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Body> {
+    fake.requests
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+    let reply = fake.script.lock().unwrap().pop_front();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let mut events = vec![event(json!({"role": "assistant", "content": ""}), None)];
+        let mut gap = Duration::ZERO;
+        let finish = match reply {
+            Some(Reply::Says(pieces, between)) => {
+                gap = between;
+                events.extend(pieces.iter().map(|p| event(json!({"content": p}), None)));
+                "stop"
+            }
+            Some(Reply::Calls(calls)) => {
+                for (i, (name, arguments)) in calls.iter().enumerate() {
+                    let arguments = arguments.to_string();
+                    let (head, tail) = arguments.split_at(arguments.len() / 2);
+                    events.push(event(
+                        json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function",
+                                               "function": {"name": name, "arguments": head}}]}),
+                        None,
+                    ));
+                    events.push(event(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": tail}}]}),
+                        None,
+                    ));
+                }
+                "tool_calls"
+            }
+            None => {
+                events.push(event(json!({"content": "I have nothing more to say."}), None));
+                "stop"
+            }
+        };
+        events.push(event(json!({}), Some(finish)));
+        events.push("data: [DONE]\n\n".into());
+        for (n, e) in events.into_iter().enumerate() {
+            if n > 1 && !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+            if tx.send(Ok(e)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(tokio_stream_from(rx)))
+        .unwrap()
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
