@@ -120,7 +120,6 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
         knowledge: vec![KnowledgeDoc {
             title: "Hours".into(),
             text: "Open 8 to 6.".into(),
-            llm: Default::default(),
         }],
         caller_number: "+14155550123".into(),
         outbound_context: None,
@@ -128,6 +127,7 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
             .with_ymd_and_hms(2030, 3, 25, 9, 0, 0)
             .single()
             .expect("valid time"),
+        llm: Default::default(),
     };
     let mut session = brain.start(context, tools.clone());
     let history = [Message {
