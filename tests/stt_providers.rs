@@ -111,7 +111,10 @@ async fn deepgram_streams_partials_then_one_final_and_closes_cleanly() {
     assert_eq!(events.last(), Some(&final_text("book a table")));
     let partials = partials(&events);
     assert!(!partials.is_empty(), "{events:?}");
-    assert!(partials.iter().all(|p| "book a table".starts_with(p)), "{partials:?}");
+    assert!(
+        partials.iter().all(|p| "book a table".starts_with(p)),
+        "{partials:?}"
+    );
     // The rest of the call's silence brings no second final.
     send_frames(&stream, silence(80)).await;
     let rest = close(stream).await;
@@ -137,11 +140,17 @@ async fn deepgram_streams_partials_then_one_final_and_closes_cleanly() {
         "utterance_end_ms=1000",
         "vad_events=true",
     ] {
-        assert!(query.split('&').any(|p| p == pair), "{pair} missing from {query}");
+        assert!(
+            query.split('&').any(|p| p == pair),
+            "{pair} missing from {query}"
+        );
     }
     assert_eq!(recognise(&seen.audio), "book a table");
     assert_eq!(seen.audio.len(), (15 + 36 + 15 + 80) * FRAME);
-    assert_eq!(seen.controls.last().map(String::as_str), Some("CloseStream"));
+    assert_eq!(
+        seen.controls.last().map(String::as_str),
+        Some("CloseStream")
+    );
 }
 
 #[tokio::test]
@@ -170,11 +179,18 @@ async fn deepgram_reconnects_and_replays_the_callers_words() {
     let mut stream = deepgram(&fake, timing()).open();
     utterance(&stream, &["book", "a", "table"]).await;
     let events = until_final(&mut stream).await;
-    assert_eq!(events.last(), Some(&final_text("book a table")), "{events:?}");
+    assert_eq!(
+        events.last(),
+        Some(&final_text("book a table")),
+        "{events:?}"
+    );
     let connections = fake.connections();
     assert_eq!(connections.len(), 2, "one reconnect");
     let (first, second) = (&connections[0], &connections[1]);
-    assert!(first.audio.len() < (15 + 36) * FRAME, "the first connection lost the end");
+    assert!(
+        first.audio.len() < (15 + 36) * FRAME,
+        "the first connection lost the end"
+    );
     // The new connection heard the whole utterance again, from its start.
     assert_eq!(recognise(&second.audio), "book a table");
     assert_eq!(second.audio.len(), (15 + 36 + 15) * FRAME);
@@ -193,7 +209,10 @@ async fn deepgram_refused_key_is_one_clear_error_without_retries() {
     let Some(SttEvent::Error { message }) = event else {
         panic!("expected an error, got {event:?}");
     };
-    assert!(message.contains("401") && message.contains("DEEPGRAM_API_KEY"), "{message}");
+    assert!(
+        message.contains("401") && message.contains("DEEPGRAM_API_KEY"),
+        "{message}"
+    );
     assert!(message.contains("Invalid credentials"), "{message}");
     // The stream ends; nothing retries.
     assert_eq!(timeout(PATIENCE, stream.events.recv()).await.unwrap(), None);
@@ -214,10 +233,9 @@ async fn deepgram_idle_stream_sends_keepalives() {
     // No audio at all: the connection must still be kept open.
     timeout(PATIENCE, async {
         loop {
-            let keepalives = fake
-                .connections()
-                .first()
-                .map_or(0, |c| c.controls.iter().filter(|k| *k == "KeepAlive").count());
+            let keepalives = fake.connections().first().map_or(0, |c| {
+                c.controls.iter().filter(|k| *k == "KeepAlive").count()
+            });
             if keepalives >= 2 {
                 break;
             }
@@ -241,7 +259,11 @@ async fn deepgram_ignores_garbage_and_unknown_messages() {
     let mut stream = deepgram(&fake, timing()).open();
     utterance(&stream, &["table", "for", "two"]).await;
     let events = until_final(&mut stream).await;
-    assert_eq!(events.last(), Some(&final_text("table for two")), "{events:?}");
+    assert_eq!(
+        events.last(),
+        Some(&final_text("table for two")),
+        "{events:?}"
+    );
 }
 
 fn openai(fake: &FakeOpenAi, model: &str) -> OpenAiStt {
@@ -267,9 +289,15 @@ async fn openai_posts_the_segment_as_a_wav_and_answers_one_final() {
     assert_eq!(seen.authorization.as_deref(), Some("Bearer sk-test"));
     assert_eq!(seen.fields["model"], "whisper-1");
     assert_eq!(seen.fields["response_format"], "json");
-    assert!(!seen.fields.contains_key("stream"), "whisper-1 does not stream");
+    assert!(
+        !seen.fields.contains_key("stream"),
+        "whisper-1 does not stream"
+    );
     assert_eq!(seen.file_type.as_deref(), Some("audio/wav"));
-    assert_eq!((seen.sample_rate, seen.channels, seen.bits), (16_000, 1, 16));
+    assert_eq!(
+        (seen.sample_rate, seen.channels, seen.bits),
+        (16_000, 1, 16)
+    );
     // The segment: the 300 ms before the VAD fired, the words, the hangover.
     assert_eq!(seen.samples.len(), (15 + 36 + 15) * FRAME);
     // Audio outside segments is never posted.

@@ -118,7 +118,10 @@ async fn serve(
                     .collect();
                 log.lock().unwrap()[index].audio.extend(&pcm);
                 let received = log.lock().unwrap()[index].audio.len() / FRAME;
-                if index == 0 && behaviour.drop_first_after_frames.is_some_and(|n| received >= n)
+                if index == 0
+                    && behaviour
+                        .drop_first_after_frames
+                        .is_some_and(|n| received >= n)
                 {
                     // Vanish without a closing handshake, as a broken network does.
                     return;

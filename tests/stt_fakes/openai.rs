@@ -157,7 +157,8 @@ async fn transcriptions(State(fake): State<Fake>, headers: HeaderMap, body: Byte
 }
 
 fn error(status: u16, message: &str) -> Response {
-    let body = json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
+    let body =
+        json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
     (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
 }
 

@@ -40,7 +40,11 @@ impl Listener {
         }
         self.run_frames += 1;
         self.frames += 1;
-        self.silent_frames = if value == 0 { self.silent_frames + 1 } else { 0 };
+        self.silent_frames = if value == 0 {
+            self.silent_frames + 1
+        } else {
+            0
+        };
     }
 
     /// Ends the word in progress, if any.

@@ -129,9 +129,15 @@ mod tests {
     #[test]
     fn http_bases_map_to_websockets_and_keep_their_path() {
         let url = listen_url("http://127.0.0.1:9000/proxy/", "nova-3", 1000).unwrap();
-        assert!(url.starts_with("ws://127.0.0.1:9000/proxy/v1/listen?model=nova-3&"), "{url}");
+        assert!(
+            url.starts_with("ws://127.0.0.1:9000/proxy/v1/listen?model=nova-3&"),
+            "{url}"
+        );
         let url = listen_url("https://dg.example", "nova-2", 1000).unwrap();
-        assert!(url.starts_with("wss://dg.example/v1/listen?model=nova-2&"), "{url}");
+        assert!(
+            url.starts_with("wss://dg.example/v1/listen?model=nova-2&"),
+            "{url}"
+        );
     }
 
     #[test]

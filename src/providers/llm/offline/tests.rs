@@ -148,7 +148,9 @@ impl Call {
                 BrainEvent::Transfer { target } => turn.transfer = Some(target),
                 BrainEvent::Done => break,
                 BrainEvent::Error(e) => panic!("brain error {e}"),
-                BrainEvent::ProviderFailed { provider, error, .. } => {
+                BrainEvent::ProviderFailed {
+                    provider, error, ..
+                } => {
                     panic!("the offline brain has no provider to fail: {provider}: {error}")
                 }
             }

@@ -275,7 +275,9 @@ impl LiveStream {
             Some(ServerMessage::Results(results)) => self.results(origin, &results),
             Some(ServerMessage::UtteranceEnd(end)) => self.utterance_end(origin, &end),
             Some(ServerMessage::Other) => {}
-            None => tracing::debug!(frame = %text.chars().take(200).collect::<String>(), "ignoring an unknown Deepgram message"),
+            None => {
+                tracing::debug!(frame = %text.chars().take(200).collect::<String>(), "ignoring an unknown Deepgram message")
+            }
         }
     }
 
@@ -402,7 +404,11 @@ impl LiveStream {
             0 => 0,
             n => (self.timing.backoff_first_ms << (n - 1).min(16)).min(self.timing.backoff_max_ms),
         };
-        tracing::warn!(reason, retry_in_ms = delay, "Deepgram connection lost; reconnecting");
+        tracing::warn!(
+            reason,
+            retry_in_ms = delay,
+            "Deepgram connection lost; reconnecting"
+        );
         if delay == 0 {
             self.link = Link::Connecting;
             self.actions.push_back(Action::Connect);

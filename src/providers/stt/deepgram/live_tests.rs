@@ -104,7 +104,10 @@ fn audio_streams_and_partials_grow_with_settled_words() {
     s.server_text(&results(0.8, 0.2, "for two", "from_finalize"));
     assert_eq!(
         events(&drain(&mut s)),
-        vec![partial("book a table for two"), final_("book a table for two")]
+        vec![
+            partial("book a table for two"),
+            final_("book a table for two")
+        ]
     );
     assert_eq!(s.next_deadline(), Some(now - 20 + timing().keepalive_ms));
 }
@@ -161,7 +164,10 @@ fn a_final_result_reaching_past_our_end_of_speech_answers_it() {
     s.speech_end(now);
     drain(&mut s);
     s.server_text(&results(0.0, 1.0, "okay", "is_final"));
-    assert_eq!(events(&drain(&mut s)), vec![partial("okay"), final_("okay")]);
+    assert_eq!(
+        events(&drain(&mut s)),
+        vec![partial("okay"), final_("okay")]
+    );
 }
 
 #[test]
@@ -303,7 +309,9 @@ fn failures_back_off_then_give_up() {
     loop {
         let actions = drain(&mut s);
         if actions.contains(&Action::Finish) {
-            assert!(matches!(&events(&actions)[..], [SttEvent::Error { message }] if message.contains("unreachable")));
+            assert!(
+                matches!(&events(&actions)[..], [SttEvent::Error { message }] if message.contains("unreachable"))
+            );
             break;
         }
         assert_eq!(actions, vec![Action::Connect]);

@@ -39,7 +39,9 @@ impl ReplayBuffer {
 
     /// Forgets the audio before stream position `pos`: a final result covers it.
     pub fn settle_until(&mut self, pos: u64) {
-        let covered = pos.saturating_sub(self.start).min(self.samples.len() as u64);
+        let covered = pos
+            .saturating_sub(self.start)
+            .min(self.samples.len() as u64);
         self.drop_front(covered as usize);
     }
 

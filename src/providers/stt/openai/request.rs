@@ -191,7 +191,10 @@ mod tests {
         let bytes = wav(&[0, 1, -1, i16::MAX]);
         let mut reader = hound::WavReader::new(Cursor::new(bytes)).unwrap();
         let spec = reader.spec();
-        assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (16_000, 1, 16));
+        assert_eq!(
+            (spec.sample_rate, spec.channels, spec.bits_per_sample),
+            (16_000, 1, 16)
+        );
         let samples: Vec<i16> = reader.samples().map(Result::unwrap).collect();
         assert_eq!(samples, vec![0, 1, -1, i16::MAX]);
     }
@@ -202,14 +205,23 @@ mod tests {
             refusal(StatusCode::TOO_MANY_REQUESTS, "{}"),
             Failure::Transient(_)
         ));
-        assert!(matches!(refusal(StatusCode::BAD_GATEWAY, ""), Failure::Transient(_)));
+        assert!(matches!(
+            refusal(StatusCode::BAD_GATEWAY, ""),
+            Failure::Transient(_)
+        ));
         let Failure::Permanent(m) = refusal(
             StatusCode::UNAUTHORIZED,
             r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
         ) else {
             panic!("401 is permanent");
         };
-        assert!(m.contains("OPENAI_API_KEY") && m.contains("Incorrect API key"), "{m}");
-        assert!(matches!(refusal(StatusCode::BAD_REQUEST, "bad"), Failure::Permanent(_)));
+        assert!(
+            m.contains("OPENAI_API_KEY") && m.contains("Incorrect API key"),
+            "{m}"
+        );
+        assert!(matches!(
+            refusal(StatusCode::BAD_REQUEST, "bad"),
+            Failure::Permanent(_)
+        ));
     }
 }

@@ -58,8 +58,14 @@ mod tests {
     #[test]
     fn events_split_across_chunks_come_out_whole() {
         let mut d = SseDecoder::default();
-        assert!(d.push(b"event: transcript.text.delta\r\ndata: {\"a\":").is_empty());
-        assert_eq!(d.push(b"1}\r\n\r\n: comment\n\ndata: x\n"), vec!["{\"a\":1}"]);
+        assert!(
+            d.push(b"event: transcript.text.delta\r\ndata: {\"a\":")
+                .is_empty()
+        );
+        assert_eq!(
+            d.push(b"1}\r\n\r\n: comment\n\ndata: x\n"),
+            vec!["{\"a\":1}"]
+        );
         assert_eq!(d.push(b"data: y\n\n"), vec!["x\ny"]);
         assert_eq!(d.finish(), None);
     }
