@@ -26,12 +26,36 @@ pub async fn build_stt(config: &Config) -> anyhow::Result<Arc<dyn SpeechToText>>
                     .await??;
             Ok(Arc::new(whisper))
         }
-        "deepgram" | "openai" => anyhow::bail!(
-            "stt = {:?} (BOLTCALL_STT): network speech-to-text is not available yet; use \"offline\"",
-            config.stt
-        ),
+        "deepgram" => {
+            let api_key = config
+                .deepgram_api_key
+                .clone()
+                .context("stt = \"deepgram\" needs DEEPGRAM_API_KEY")?;
+            Ok(Arc::new(stt::deepgram::DeepgramStt::new(
+                stt::deepgram::DeepgramSettings {
+                    api_key,
+                    base_url: config.deepgram_base_url.clone(),
+                    model: config.deepgram_model.clone(),
+                    timing: stt::deepgram::Timing::default(),
+                },
+            )?))
+        }
+        "openai" => {
+            let api_key = config
+                .openai_api_key
+                .clone()
+                .context("stt = \"openai\" needs OPENAI_API_KEY")?;
+            Ok(Arc::new(stt::openai::OpenAiStt::new(
+                stt::openai::OpenAiSettings {
+                    api_key,
+                    base_url: config.openai_base_url.clone(),
+                    model: config.openai_stt_model.clone(),
+                    retry_delay: std::time::Duration::from_millis(300),
+                },
+            )?))
+        }
         other => anyhow::bail!(
-            "stt = {other:?} (BOLTCALL_STT) is not a speech-to-text engine; expected \"offline\""
+            "stt = {other:?} (BOLTCALL_STT) is not a speech-to-text engine; expected \"offline\", \"deepgram\" or \"openai\""
         ),
     }
 }

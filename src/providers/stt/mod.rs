@@ -1,5 +1,7 @@
 //! Speech-to-text: one streaming session per call.
 
+pub mod deepgram;
+pub mod openai;
 pub mod whisper;
 
 use media::InternalFrame;
