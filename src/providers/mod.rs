@@ -91,12 +91,33 @@ async fn build_tts_engine(config: &Config) -> anyhow::Result<Arc<dyn TextToSpeec
             }
         }
         "espeak" => Ok(Arc::new(tts::espeak::EspeakTts)),
-        "openai" | "elevenlabs" => anyhow::bail!(
-            "tts = {:?} (BOLTCALL_TTS): network text-to-speech is not available yet; use \"piper\" or \"espeak\"",
-            config.tts
-        ),
+        "openai" => {
+            let key = config
+                .openai_api_key
+                .clone()
+                .context("tts = \"openai\" needs OPENAI_API_KEY")?;
+            let tts = tts::openai::OpenAiTts::new(
+                &config.openai_base_url,
+                key,
+                config.openai_tts_model.clone(),
+            )?;
+            Ok(Arc::new(tts))
+        }
+        "elevenlabs" => {
+            let key = config
+                .elevenlabs_api_key
+                .clone()
+                .context("tts = \"elevenlabs\" needs ELEVENLABS_API_KEY")?;
+            let tts = tts::elevenlabs::ElevenLabsTts::new(
+                &config.elevenlabs_base_url,
+                key,
+                config.elevenlabs_model.clone(),
+            )
+            .context("BOLTCALL_ELEVENLABS_BASE_URL")?;
+            Ok(Arc::new(tts))
+        }
         other => anyhow::bail!(
-            "tts = {other:?} (BOLTCALL_TTS) is not a text-to-speech engine; expected \"piper\" or \"espeak\""
+            "tts = {other:?} (BOLTCALL_TTS) is not a text-to-speech engine; expected \"piper\", \"espeak\", \"openai\" or \"elevenlabs\""
         ),
     }
 }

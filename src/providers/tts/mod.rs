@@ -1,7 +1,10 @@
 //! Text-to-speech: streams 16 kHz audio of one piece of text as synthesis proceeds.
 
 pub mod cache;
+pub mod elevenlabs;
 pub mod espeak;
+mod network;
+pub mod openai;
 mod pcm;
 pub mod piper;
 pub mod voices;
@@ -23,7 +26,7 @@ pub struct TtsError(pub String);
 
 /// A text-to-speech engine shared by all calls.
 pub trait TextToSpeech: Send + Sync {
-    /// Short name for logs and the call record (`piper`, `espeak`, …).
+    /// Short name for logs, the call record and the speech cache's key (`piper`, `openai`, …).
     fn name(&self) -> &'static str;
     /// Synthesises `text` with `voice`, sending 16 kHz mono PCM chunks as they are ready.
     /// Dropping the receiver cancels the synthesis. Must not block.

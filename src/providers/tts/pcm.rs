@@ -1,5 +1,5 @@
-//! Engines synthesise at their own rate (Piper and espeak-ng: 22,050 Hz); the engine's
-//! internal rate is 16 kHz PCM16.
+//! Engines synthesise at their own rate (Piper and espeak-ng: 22,050 Hz, OpenAI: 24 kHz); the
+//! engine's internal rate is 16 kHz PCM16.
 
 use media::resample::ChunkResampler;
 
@@ -26,9 +26,55 @@ pub fn to_internal_rate(samples: &[f32], rate: u32) -> Result<Vec<i16>, TtsError
     Ok(out)
 }
 
+/// Decodes little-endian PCM16 that arrives in chunks of any length: a network chunk may end
+/// in the middle of a sample, whose first byte waits for the next chunk.
+#[derive(Debug, Default)]
+pub struct Pcm16Le {
+    carry: Option<u8>,
+}
+
+impl Pcm16Le {
+    /// Appends every whole sample `bytes` completes to `out`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<i16>) {
+        if let (Some(low), Some((&high, rest))) = (self.carry, bytes.split_first()) {
+            out.push(i16::from_le_bytes([low, high]));
+            self.carry = None;
+            bytes = rest;
+        }
+        let pairs = bytes.chunks_exact(2);
+        self.carry = pairs.remainder().first().copied();
+        out.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]])));
+    }
+
+    /// Whether half a sample is still waiting: at the end of a stream, a truncated body.
+    pub fn has_partial_sample(&self) -> bool {
+        self.carry.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_samples_split_across_chunks() {
+        let samples: Vec<i16> = vec![1, -2, 300, -32768, 32767, 0x1234];
+        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        for split in [1, 3, 5, 7] {
+            let mut pcm = Pcm16Le::default();
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(split) {
+                pcm.push(chunk, &mut out);
+            }
+            assert_eq!(out, samples, "chunks of {split}");
+            assert!(!pcm.has_partial_sample());
+        }
+        let mut pcm = Pcm16Le::default();
+        let mut out = Vec::new();
+        pcm.push(&bytes[..3], &mut out);
+        assert_eq!(out, vec![1]);
+        assert!(pcm.has_partial_sample());
+    }
 
     #[test]
     fn resamples_a_tone_keeping_length_and_level() {
