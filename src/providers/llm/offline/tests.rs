@@ -92,7 +92,6 @@ fn dental_context(prompt: &str) -> BrainContext {
             KnowledgeDoc {
                 title: "Opening hours".into(),
                 text: "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM. We are closed on Sundays.".into(),
-                llm: Default::default(),
             },
             KnowledgeDoc {
                 title: "Services and prices".into(),
@@ -107,6 +106,7 @@ fn dental_context(prompt: &str) -> BrainContext {
         outbound_context: None,
         // Wednesday, March 25 2026, 9 AM.
         now: chrono::Utc.with_ymd_and_hms(2026, 3, 25, 9, 0, 0).single().expect("valid time"),
+        llm: Default::default(),
     }
 }
 
@@ -148,6 +148,7 @@ impl Call {
                 BrainEvent::Transfer { target } => turn.transfer = Some(target),
                 BrainEvent::Done => break,
                 BrainEvent::Error(e) => panic!("brain error {e}"),
+                BrainEvent::ProviderFailed { error, .. } => panic!("no provider to fail: {error}"),
             }
         }
         self.history.push(Message {
