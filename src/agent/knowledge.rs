@@ -3,8 +3,14 @@
 //! Passages are lines and sentences, small enough to say on the phone. An FAQ's "Q: …" line
 //! travels with its "A: …" line so a question finds its answer. The document title is indexed
 //! with each passage ("Opening hours" finds "Monday to Friday, 9 to 5") but never spoken.
+//! Every word of a document lands in some passage: a long document is split, never cut.
+//!
+//! `Retriever` is what an LLM brain asks for passages; the BM25 index is its first
+//! implementation, an embedding index can be another.
 
 use std::collections::HashMap;
+
+use futures::future::BoxFuture;
 
 use super::spoken::{stem, tokenize};
 use crate::providers::llm::KnowledgeDoc;
@@ -15,6 +21,9 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Passages longer than this many words are split into sentences.
 const MAX_PASSAGE_WORDS: usize = 40;
+/// A sentence longer than this many words (a run-on paragraph without full stops) is split
+/// into pieces of this many words, so no passage is too long to quote or to put in a prompt.
+const MAX_SENTENCE_WORDS: usize = 80;
 
 /// Words too common to say anything about what the caller wants to know.
 const STOPWORDS: &[&str] = &[
@@ -51,6 +60,39 @@ pub struct Passage {
     pub text: String,
     /// Indexed but not said: an FAQ answer's question.
     pub question: Option<String>,
+}
+
+/// A passage found for a query, as a prompt shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrieved {
+    /// The document's title.
+    pub title: String,
+    /// The passage (an FAQ answer with its question).
+    pub text: String,
+}
+
+/// Finds the passages of an agent's knowledge base that bear on a query.
+pub trait Retriever: Send + Sync {
+    /// The best passages for `query`, best first, at most `limit`. Asynchronous so an index
+    /// behind a network call (embeddings) fits; an index that fails finds nothing.
+    fn retrieve<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Vec<Retrieved>>;
+}
+
+impl Retriever for KnowledgeIndex {
+    fn retrieve<'a>(&'a self, query: &'a str, limit: usize) -> BoxFuture<'a, Vec<Retrieved>> {
+        let found = self
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| Retrieved {
+                title: hit.passage.title.clone(),
+                text: match &hit.passage.question {
+                    Some(q) => format!("Q: {q} A: {}", hit.passage.text),
+                    None => hit.passage.text.clone(),
+                },
+            })
+            .collect();
+        Box::pin(std::future::ready(found))
+    }
 }
 
 /// A passage and how well it matched.
@@ -264,8 +306,26 @@ fn strip_label<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
     })
 }
 
-/// Sentences of a long line; a full stop inside a number ("$1.50") does not end one.
+/// Sentences of a long line; a full stop inside a number ("$1.50") does not end one. A
+/// run-on sentence is cut into pieces of `MAX_SENTENCE_WORDS` words.
 fn sentences(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for sentence in whole_sentences(line) {
+        let words: Vec<&str> = sentence.split_whitespace().collect();
+        if words.len() <= MAX_SENTENCE_WORDS {
+            out.push(sentence);
+        } else {
+            out.extend(
+                words
+                    .chunks(MAX_SENTENCE_WORDS)
+                    .map(|piece| piece.join(" ")),
+            );
+        }
+    }
+    out
+}
+
+fn whole_sentences(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let chars: Vec<char> = line.chars().collect();
@@ -373,5 +433,54 @@ mod tests {
         let index = KnowledgeIndex::build(&docs);
         let answer = index.answer("emergency appointments").expect("an answer");
         assert!(answer.text.starts_with("Emergency appointments cost $1.50"));
+    }
+
+    #[test]
+    fn a_long_document_is_split_without_losing_a_word() {
+        // A 30,000-character run-on text with no full stops, then one short fact at its end.
+        let filler: Vec<String> = (0..3_000).map(|i| format!("w{i}")).collect();
+        let text = format!(
+            "{}\nValet parking costs twelve dollars on weekends.",
+            filler.join(" ")
+        );
+        let docs = vec![KnowledgeDoc {
+            title: "Handbook".into(),
+            text: text.clone(),
+        }];
+        let index = KnowledgeIndex::build(&docs);
+        let said: Vec<&str> = index
+            .passages()
+            .iter()
+            .flat_map(|p| p.text.split_whitespace())
+            .collect();
+        let written: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(said, written);
+        assert!(
+            index
+                .passages()
+                .iter()
+                .all(|p| p.text.split_whitespace().count() <= MAX_SENTENCE_WORDS)
+        );
+        let answer = index.answer("valet parking price").expect("an answer");
+        assert_eq!(
+            answer.text,
+            "Valet parking costs twelve dollars on weekends."
+        );
+    }
+
+    #[tokio::test]
+    async fn the_index_retrieves_faq_answers_with_their_question() {
+        let index = KnowledgeIndex::build(&dental_kb());
+        let found = index.retrieve("do you take insurance", 2).await;
+        assert_eq!(
+            found[0],
+            Retrieved {
+                title: "FAQ".into(),
+                text:
+                    "Q: Do you take insurance? A: Yes, we accept most major dental insurance plans."
+                        .into(),
+            }
+        );
+        assert!(index.retrieve("banana helicopter", 2).await.is_empty());
     }
 }

@@ -1,16 +1,20 @@
-//! Post-call analysis: sentiment, summary and tags from the transcript and the tools' results.
-//! Pure functions: the session calls `analyze` once the call has ended and stores the result.
+//! Post-call analysis: sentiment, summary, tags and outcome from the transcript and the tools'
+//! results. The session calls `analyze_call` once the call has ended and stores the result:
+//! the operator's LLM analyses the call when one is configured (`llm.rs`), and the word lists
+//! (`analyze`, pure functions) when there is none or it fails.
 
 mod facts;
+pub mod llm;
 mod sentiment;
 mod summary;
 mod tags;
 mod text;
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::agent::turn::{ToolCallRecord, TranscriptTurn};
+use crate::config::Config;
 use crate::providers::llm::Role;
 
 pub use facts::{Fact, facts};
@@ -50,12 +54,45 @@ pub struct CallAnalysis {
     pub sentiment: Sentiment,
     pub summary: String,
     pub tags: Vec<String>,
+    /// What the call came to; `None` when the word lists cannot tell.
+    pub outcome: Option<Outcome>,
 }
 
+/// What a call came to, and what the business should do next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub result: Resolution,
+    #[serde(default)]
+    pub follow_up: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    AppointmentBooked,
+    LeadCaptured,
+    QuestionAnswered,
+    MessageTaken,
+    Transferred,
+    CallbackRequested,
+    NotResolved,
+}
+
+/// The analysis of a finished call: by the configured LLM (bounded by `llm::ANALYSIS_BUDGET`),
+/// else by the word lists. A call without words needs no model.
+pub async fn analyze_call(config: &Config, call: &CallFacts<'_>) -> CallAnalysis {
+    match llm::LlmAnalyst::from_config(config) {
+        Some(analyst) if !call.lines.is_empty() => analyst.analyze(call).await,
+        _ => analyze(call),
+    }
+}
+
+/// The word-list analysis.
 pub fn analyze(call: &CallFacts<'_>) -> CallAnalysis {
     let facts = facts(call.tool_calls);
     let sentiment = sentiment(call.lines);
     CallAnalysis {
+        outcome: outcome(&facts),
         summary: summarize(call.lines, &facts),
         tags: tags(
             call.lines,
@@ -66,6 +103,27 @@ pub fn analyze(call: &CallFacts<'_>) -> CallAnalysis {
         ),
         sentiment,
     }
+}
+
+/// What the tools' facts say the call came to: a booking, else a transfer, else a lead. Words
+/// alone ("question answered", "message taken") are for a model to judge.
+fn outcome(facts: &[Fact]) -> Option<Outcome> {
+    let result = if facts
+        .iter()
+        .any(|f| matches!(f, Fact::AppointmentBooked { .. }))
+    {
+        Resolution::AppointmentBooked
+    } else if facts.iter().any(|f| matches!(f, Fact::Transferred { .. })) {
+        Resolution::Transferred
+    } else if facts.iter().any(|f| matches!(f, Fact::LeadCaptured { .. })) {
+        Resolution::LeadCaptured
+    } else {
+        return None;
+    };
+    Some(Outcome {
+        result,
+        follow_up: None,
+    })
 }
 
 #[cfg(test)]
@@ -128,6 +186,10 @@ mod tests {
         });
         assert_eq!(analysis.sentiment.label, SentimentLabel::Positive);
         assert_eq!(analysis.tags, vec!["appointment", "lead", "new-customer"]);
+        assert_eq!(
+            analysis.outcome.map(|o| o.result),
+            Some(Resolution::AppointmentBooked)
+        );
         assert!(
             analysis.summary.contains("book a cleaning next Tuesday"),
             "{}",

@@ -8,13 +8,13 @@
 //! (the agent is polite whatever happens) and later turns more than earlier ones (how the call
 //! ends matters most).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Line;
 use super::text::tokens;
 use crate::providers::llm::Role;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentLabel {
     Positive,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{CallReport, CallServices};
 use crate::agent::turn::{TranscriptTurn, TurnMachine, latency_report};
-use crate::analysis::{BusinessHours, CallFacts, Line, analyze};
+use crate::analysis::{BusinessHours, CallFacts, Line, analyze_call};
 use crate::providers::llm::Role;
 use crate::store::{CallOutcome, TranscriptEntry};
 use crate::telephony::HangupReason;
@@ -35,13 +35,14 @@ pub(super) async fn finish(
     };
     let entries: Vec<TranscriptEntry> = transcript.iter().map(transcript_entry).collect();
     let lines: Vec<Line<'_>> = transcript.iter().map(Line::from).collect();
-    let analysis = analyze(&CallFacts {
+    let facts = CallFacts {
         lines: &lines,
         tool_calls: turn.tool_calls(),
         // The agent's time zone is unknown, so no `after-hours` guess.
         local_start: None,
         business_hours: BusinessHours::default(),
-    });
+    };
+    let analysis = analyze_call(&services.config, &facts).await;
     let sentiment = analysis.sentiment.label.as_str().to_string();
     let outcome = CallOutcome {
         status: status.into(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::CallReport;
 use super::recording::recording_path;
-use crate::analysis::{BusinessHours, CallFacts, Line, analyze};
+use crate::analysis::{BusinessHours, CallFacts, Line, analyze_call};
 use crate::config::Config;
 use crate::providers::llm::Role;
 use crate::store::{CallOutcome, CallRecord, Store, StoreError, parse_ts};
@@ -118,12 +118,13 @@ async fn finish_from_journal(
             text: &t.text,
         })
         .collect();
-    let analysis = analyze(&CallFacts {
+    let facts = CallFacts {
         lines: &lines,
         tool_calls: &[],
         local_start: None,
         business_hours: BusinessHours::default(),
-    });
+    };
+    let analysis = analyze_call(config, &facts).await;
     let outcome = CallOutcome {
         status: "failed".into(),
         ended_at: ended,

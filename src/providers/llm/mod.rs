@@ -1,6 +1,7 @@
 //! The agent's brain: turns the conversation so far into the agent's next words and tool calls.
 //! The offline default is a deterministic dialogue policy; an OpenAI-compatible LLM sits beside it.
 
+pub mod endpoint;
 pub mod offline;
 pub mod openai;
 
@@ -12,19 +13,16 @@ use crate::agent::tools::ToolRunner;
 use crate::config::Config;
 
 /// The brain the configuration asks for: an OpenAI-compatible LLM when `llm_base_url` or
-/// `llm_api_key` is set, else the offline dialogue policy.
+/// `llm_api_key` is set (with its timeouts and `llm_fallback`), else the offline dialogue
+/// policy.
 pub fn build_brain(config: &Config) -> Arc<dyn Brain> {
-    if config.llm_base_url.is_none() && config.llm_api_key.is_none() {
-        return Arc::new(offline::OfflineBrain);
+    match endpoint::Endpoint::from_config(config) {
+        Some(endpoint) => Arc::new(openai::OpenAiBrain::new(
+            endpoint,
+            openai::Limits::from_config(config),
+        )),
+        None => Arc::new(offline::OfflineBrain),
     }
-    Arc::new(openai::OpenAiBrain::new(
-        config
-            .llm_base_url
-            .as_deref()
-            .unwrap_or(openai::DEFAULT_BASE_URL),
-        config.llm_api_key.as_deref().unwrap_or_default(),
-        config.llm_model.as_deref().unwrap_or(openai::DEFAULT_MODEL),
-    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,44 +1,96 @@
 //! A brain on any OpenAI-compatible chat-completions endpoint: streams the reply's text as it is
-//! generated and runs the model's tool calls through the call's `ToolRunner`.
+//! generated, runs the model's tool calls through the call's `ToolRunner`, answers
+//! `lookup_knowledge` from the call's knowledge index, and keeps the caller from waiting on a
+//! failing provider.
+//!
+//! Failures: a failure before the reply said anything is retried while the first-token window
+//! lasts, then the configured fallback answers (the offline brain, another model on the same
+//! endpoint, or nobody: `Error`, and the agent apologises). Once the reply has said something,
+//! nothing is retried or re-answered — a second voice would repeat or contradict it — so the
+//! reply ends with what was said. Every failure is reported as `ProviderFailed`.
+//!
+//! The HTTP and SSE handling is our own (reqwest, `sse.rs`, `round.rs`) rather than
+//! async-openai's: it needs the `Retry-After` headers, a deadline on the first token distinct
+//! from the idle timeout, and tolerance of chunks its typed structs reject.
 
-use std::collections::BTreeMap;
+mod history;
+mod prompt;
+mod round;
+mod sse;
+mod stream;
+
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
-use async_openai::types::chat::{CreateChatCompletionRequest, FinishReason};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use self::prompt::LOOKUP_KNOWLEDGE;
+use self::round::{Round, ToolCall};
+use self::stream::{Window, stream_round};
+use super::endpoint::Endpoint;
+use super::offline::OfflineSession;
 use super::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
-use crate::agent::dates::say_date;
+use crate::agent::knowledge::{KnowledgeIndex, Retriever};
 use crate::agent::tools::ToolRunner;
 use crate::agent::tools::arguments::{END_CALL, TRANSFER_CALL};
+use crate::config::Config;
 
-const PERSONA: &str = include_str!("../../../prompts/persona.v1.txt");
-/// Knowledge beyond this many characters is left out of the system prompt.
-const MAX_KNOWLEDGE_CHARS: usize = 12_000;
 /// Model turns per reply: speaking, calling tools, speaking about their results.
 const MAX_ROUNDS: usize = 4;
 const REPLY_BUFFER: usize = 64;
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+
+/// What answers when the LLM fails before its reply said anything (`llm_fallback`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// The offline dialogue policy answers the turn.
+    Offline,
+    /// Another model on the same endpoint.
+    Model(String),
+    /// Nobody: the reply fails and the agent apologises.
+    None,
+}
+
+impl Fallback {
+    pub fn parse(setting: &str) -> Self {
+        match setting.trim() {
+            "" | "offline" => Fallback::Offline,
+            "none" => Fallback::None,
+            model => Fallback::Model(model.to_string()),
+        }
+    }
+}
+
+/// The brain's limits, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub fallback: Fallback,
+    /// From asking to the first token (text or tool call), retries included. A model fallback
+    /// gets a window of its own.
+    pub first_token: Duration,
+    /// Longest silence inside a started stream.
+    pub idle: Duration,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Self {
+        Limits {
+            fallback: Fallback::parse(&config.llm_fallback),
+            first_token: Duration::from_millis(config.llm_first_token_timeout_ms),
+            idle: Duration::from_millis(config.llm_idle_timeout_ms),
+        }
+    }
+}
 
 pub struct OpenAiBrain {
-    client: Client<OpenAIConfig>,
-    model: String,
+    endpoint: Endpoint,
+    limits: Limits,
 }
 
 impl OpenAiBrain {
-    pub fn new(base_url: &str, api_key: &str, model: &str) -> Self {
-        let config = OpenAIConfig::new()
-            .with_api_base(base_url.trim_end_matches('/'))
-            .with_api_key(api_key);
-        OpenAiBrain {
-            client: Client::with_config(config),
-            model: model.to_string(),
-        }
+    pub fn new(endpoint: Endpoint, limits: Limits) -> Self {
+        OpenAiBrain { endpoint, limits }
     }
 }
 
@@ -48,87 +100,75 @@ impl Brain for OpenAiBrain {
     }
 
     fn start(&self, context: BrainContext, tools: Arc<dyn ToolRunner>) -> Box<dyn BrainSession> {
+        let retriever: Option<Arc<dyn Retriever>> = (!context.knowledge.is_empty())
+            .then(|| Arc::new(KnowledgeIndex::build(&context.knowledge)) as Arc<dyn Retriever>);
+        let mut tool_specs: Vec<Value> = tools
+            .specs()
+            .into_iter()
+            .map(|s| json!({"type": "function", "function": {"name": s.name, "description": s.description, "parameters": s.parameters}}))
+            .collect();
+        if retriever.is_some() {
+            tool_specs.push(prompt::lookup_knowledge_spec());
+        }
+        let offline = (self.limits.fallback == Fallback::Offline)
+            .then(|| Mutex::new(OfflineSession::new(&context, tools.clone())));
         Box::new(OpenAiSession {
-            client: self.client.clone(),
-            model: self.model.clone(),
-            system: system_prompt(&context),
-            tools,
-            actions: Arc::new(Mutex::new(Vec::new())),
+            call: Arc::new(CallBrain {
+                endpoint: self.endpoint.clone(),
+                limits: self.limits.clone(),
+                model: context
+                    .llm
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| self.endpoint.model.clone()),
+                temperature: context.llm.temperature,
+                max_tokens: context.llm.max_tokens,
+                system: prompt::system_prompt(&context),
+                tools,
+                tool_specs,
+                retriever,
+                actions: Mutex::new(Vec::new()),
+                offline,
+            }),
         })
     }
 }
 
-/// The persona template filled in for this call.
-fn system_prompt(context: &BrainContext) -> String {
-    let mut knowledge = String::new();
-    for doc in &context.knowledge {
-        if knowledge.len() + doc.title.len() + doc.text.len() > MAX_KNOWLEDGE_CHARS {
-            break;
-        }
-        knowledge.push_str(&format!("## {}\n{}\n\n", doc.title, doc.text.trim()));
-    }
-    let (direction, briefing) = match &context.outbound_context {
-        Some(b) => ("outbound", format!("You placed this call. Briefing: {b}")),
-        None => ("inbound", String::new()),
-    };
-    let today = format!(
-        "{} {}",
-        say_date(context.now.date_naive()),
-        context.now.format("%Y, %H:%M UTC")
-    );
-    PERSONA
-        .replace("{{agent_name}}", &context.agent_name)
-        .replace("{{instructions}}", context.prompt.trim())
-        .replace("{{today}}", &today)
-        .replace("{{caller_number}}", &context.caller_number)
-        .replace("{{direction}}", direction)
-        .replace("{{briefing}}", &briefing)
-        .replace("{{knowledge}}", knowledge.trim())
+/// Everything one call's replies share.
+struct CallBrain {
+    endpoint: Endpoint,
+    limits: Limits,
+    /// The agent's model, else the operator's.
+    model: String,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+    system: String,
+    tools: Arc<dyn ToolRunner>,
+    tool_specs: Vec<Value>,
+    /// `None` when the agent has no knowledge base.
+    retriever: Option<Arc<dyn Retriever>>,
+    /// What the tools did earlier in the call; the history the session passes holds only words.
+    actions: Mutex<Vec<String>>,
+    /// The offline brain standing by, when it is the fallback.
+    offline: Option<Mutex<OfflineSession>>,
 }
 
 struct OpenAiSession {
-    client: Client<OpenAIConfig>,
-    model: String,
-    system: String,
-    tools: Arc<dyn ToolRunner>,
-    /// What the tools did earlier in the call; the history the session passes holds only words.
-    actions: Arc<Mutex<Vec<String>>>,
+    call: Arc<CallBrain>,
 }
 
 impl BrainSession for OpenAiSession {
     fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent> {
         let (tx, rx) = mpsc::channel(REPLY_BUFFER);
-        let actions = self.actions.lock().map(|a| a.clone()).unwrap_or_default();
-        let mut system = self.system.clone();
-        if !actions.is_empty() {
-            system.push_str("\n\nDone so far on this call:\n");
-            system.push_str(&actions.join("\n"));
-        }
-        let mut messages = vec![json!({"role": "system", "content": system})];
-        for m in history.iter().filter(|m| !m.text.trim().is_empty()) {
-            let role = match m.role {
-                Role::Agent => "assistant",
-                Role::Caller => "user",
-            };
-            messages.push(json!({"role": role, "content": m.text}));
-        }
-        let turn = Turn {
-            client: self.client.clone(),
-            model: self.model.clone(),
-            tools: self.tools.clone(),
-            actions: self.actions.clone(),
+        let reply = Reply {
+            call: self.call.clone(),
+            history: history.to_vec(),
             tx,
         };
         tokio::spawn(async move {
-            let tx = turn.tx.clone();
+            let tx = reply.tx.clone();
             tokio::select! {
-                result = turn.run(messages) => {
-                    let last = match result {
-                        Ok(()) => BrainEvent::Done,
-                        Err(e) => BrainEvent::Error(e),
-                    };
-                    let _ = tx.send(last).await;
-                }
+                () = reply.run() => {}
                 // Dropping the receiver cancels the request and any tool call in flight.
                 () = tx.closed() => {}
             }
@@ -137,90 +177,107 @@ impl BrainSession for OpenAiSession {
     }
 }
 
-struct Turn {
-    client: Client<OpenAIConfig>,
-    model: String,
-    tools: Arc<dyn ToolRunner>,
-    actions: Arc<Mutex<Vec<String>>>,
+/// What to do after a model failed.
+enum Next {
+    /// The reply already said something: it ends there.
+    EndReply,
+    Model(String),
+    Offline,
+    /// Nothing can answer: `Error`.
+    GiveUp,
+}
+
+impl Next {
+    /// The `fallback` of `ProviderFailed`.
+    fn name(&self) -> String {
+        match self {
+            Next::Model(model) => model.clone(),
+            Next::Offline => "offline".into(),
+            Next::EndReply | Next::GiveUp => "none".into(),
+        }
+    }
+}
+
+/// One reply of one call.
+struct Reply {
+    call: Arc<CallBrain>,
+    history: Vec<Message>,
     tx: mpsc::Sender<BrainEvent>,
 }
 
-/// A tool call assembled from streamed fragments.
-#[derive(Default)]
-struct PendingCall {
-    id: String,
-    name: String,
-    arguments: String,
-}
-
-impl Turn {
-    async fn run(&self, mut messages: Vec<Value>) -> Result<(), String> {
-        let tools: Vec<Value> = self
-            .tools
-            .specs()
-            .into_iter()
-            .map(|s| json!({"type": "function", "function": {"name": s.name, "description": s.description, "parameters": s.parameters}}))
-            .collect();
-        for _ in 0..MAX_ROUNDS {
-            let request: CreateChatCompletionRequest = serde_json::from_value(json!({
-                "model": self.model,
-                "messages": messages,
-                "tools": tools,
-                "stream": true,
-            }))
-            .map_err(|e| format!("building the request: {e}"))?;
-            let mut stream = self
-                .client
-                .chat()
-                .create_stream(request)
-                .await
-                .map_err(|e| format!("LLM request failed: {e}"))?;
-            let mut text = String::new();
-            let mut calls: BTreeMap<u32, PendingCall> = BTreeMap::new();
-            let mut finish = None;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| format!("LLM stream failed: {e}"))?;
-                for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-                    if let Some(piece) = choice.delta.content.filter(|p| !p.is_empty()) {
-                        text.push_str(&piece);
-                        let _ = self.tx.send(BrainEvent::Text(piece)).await;
+impl Reply {
+    /// Streams the reply and ends it with `Done` or `Error`.
+    async fn run(&self) {
+        let call = &self.call;
+        let mut messages = self.messages().await;
+        let mut model = call.model.clone();
+        let mut on_fallback = false;
+        // Text went out / a tool changed something in the world, in this reply.
+        let (mut spoke, mut acted) = (false, false);
+        let mut first_token_by = Instant::now() + call.limits.first_token;
+        let mut rounds = 0;
+        while rounds < MAX_ROUNDS {
+            let provider = format!("llm:{model}");
+            let window = Window {
+                endpoint: &call.endpoint,
+                first_token_by,
+                idle: call.limits.idle,
+                spoke,
+                provider: &provider,
+            };
+            let mut round = Round::default();
+            let streamed =
+                stream_round(&window, &self.body(&model, &messages), &mut round, &self.tx).await;
+            spoke |= !round.text.is_empty();
+            if let Err(failure) = streamed {
+                let next = self.after_failure(&model, spoke, on_fallback, acted);
+                self.send(BrainEvent::ProviderFailed {
+                    provider: provider.clone(),
+                    error: failure.to_string(),
+                    fallback: next.name(),
+                })
+                .await;
+                match next {
+                    Next::EndReply => break,
+                    Next::Model(fallback) => {
+                        model = fallback;
+                        on_fallback = true;
+                        first_token_by = Instant::now() + call.limits.first_token;
+                        continue;
                     }
-                    for fragment in choice.delta.tool_calls.unwrap_or_default() {
-                        let call = calls.entry(fragment.index).or_default();
-                        if let Some(id) = fragment.id {
-                            call.id = id;
-                        }
-                        if let Some(function) = fragment.function {
-                            if let Some(name) = function.name {
-                                call.name.push_str(&name);
-                            }
-                            if let Some(arguments) = function.arguments {
-                                call.arguments.push_str(&arguments);
-                            }
-                        }
+                    Next::Offline => return self.offline_answers().await,
+                    Next::GiveUp => {
+                        return self
+                            .send(BrainEvent::Error(format!("{provider}: {failure}")))
+                            .await;
                     }
-                    finish = choice.finish_reason.or(finish);
                 }
             }
-            if calls.is_empty() || finish == Some(FinishReason::Length) {
-                return Ok(());
+            rounds += 1;
+            let calls = round.tool_calls();
+            if calls.is_empty() || round.truncated() {
+                break;
             }
-            let calls: Vec<PendingCall> = calls.into_values().collect();
             messages.push(json!({
                 "role": "assistant",
-                "content": if text.is_empty() { Value::Null } else { json!(text) },
+                "content": if round.text.is_empty() { Value::Null } else { json!(round.text) },
                 "tool_calls": calls.iter().map(|c| json!({
                     "id": c.id, "type": "function",
                     "function": {"name": c.name, "arguments": c.arguments}
                 })).collect::<Vec<_>>(),
             }));
             let mut hand_over = None;
-            for call in &calls {
-                let (arguments, result) = self.run_tool(call).await;
+            for tool_call in &calls {
+                let (arguments, result) = if tool_call.name == LOOKUP_KNOWLEDGE {
+                    self.lookup(tool_call).await
+                } else {
+                    acted = true;
+                    self.run_tool(tool_call).await
+                };
                 if result.get("error").is_none() {
-                    if call.name == END_CALL {
+                    if tool_call.name == END_CALL {
                         hand_over = Some(BrainEvent::EndCall);
-                    } else if call.name == TRANSFER_CALL
+                    } else if tool_call.name == TRANSFER_CALL
                         && let Some(target) = result.get("target").and_then(Value::as_str)
                     {
                         hand_over = Some(BrainEvent::Transfer {
@@ -228,47 +285,186 @@ impl Turn {
                         });
                     }
                 }
-                messages.push(
-                    json!({"role": "tool", "tool_call_id": call.id, "content": result.to_string()}),
-                );
-                let _ = self
-                    .tx
-                    .send(BrainEvent::ToolCalled {
-                        name: call.name.clone(),
-                        arguments,
-                        result,
-                    })
-                    .await;
+                messages.push(json!({"role": "tool", "tool_call_id": tool_call.id, "content": result.to_string()}));
+                self.send(BrainEvent::ToolCalled {
+                    name: tool_call.name.clone(),
+                    arguments,
+                    result,
+                })
+                .await;
             }
             if let Some(event) = hand_over {
-                let _ = self.tx.send(event).await;
-                return Ok(());
+                self.send(event).await;
+                break;
+            }
+            first_token_by = Instant::now() + call.limits.first_token;
+        }
+        self.send(BrainEvent::Done).await;
+    }
+
+    async fn send(&self, event: BrainEvent) {
+        // A closed receiver cancels the whole reply (see `reply`).
+        let _ = self.tx.send(event).await;
+    }
+
+    fn after_failure(&self, model: &str, spoke: bool, on_fallback: bool, acted: bool) -> Next {
+        if spoke {
+            return Next::EndReply;
+        }
+        if on_fallback {
+            return Next::GiveUp;
+        }
+        match &self.call.limits.fallback {
+            Fallback::Model(fallback) if fallback != model => Next::Model(fallback.clone()),
+            // The offline brain would answer the caller's words afresh and could redo what a
+            // tool of this reply already did (book twice).
+            Fallback::Offline if !acted && self.call.offline.is_some() => Next::Offline,
+            _ => Next::GiveUp,
+        }
+    }
+
+    /// The system prompt, the conversation (trimmed for long calls) and this turn's knowledge.
+    async fn messages(&self) -> Vec<Value> {
+        let call = &self.call;
+        let mut system = call.system.clone();
+        let actions = call.actions.lock().map(|a| a.clone()).unwrap_or_default();
+        if !actions.is_empty() {
+            system.push_str("\n\nDone so far on this call:\n");
+            system.push_str(&actions.join("\n"));
+        }
+        let (conversation, trimmed) = history::trim(history::conversation(&self.history));
+        if trimmed {
+            system.push_str("\n\nThe start of this call is no longer shown.");
+        }
+        let mut messages = vec![json!({"role": "system", "content": system})];
+        messages.extend(conversation);
+        let query = prompt::knowledge_query(&self.history);
+        if let Some(retriever) = &call.retriever
+            && !query.is_empty()
+        {
+            let passages = retriever.retrieve(&query, prompt::PASSAGES_PER_TURN).await;
+            if !passages.is_empty() {
+                prompt::insert_knowledge(&mut messages, prompt::knowledge_section(&passages));
             }
         }
-        Ok(())
+        messages
+    }
+
+    fn body(&self, model: &str, messages: &[Value]) -> Value {
+        let call = &self.call;
+        let mut body = json!({"model": model, "messages": messages, "stream": true});
+        if !call.tool_specs.is_empty() {
+            body["tools"] = json!(call.tool_specs);
+        }
+        if let Some(temperature) = call.temperature {
+            // Through its decimal form, so 0.3 is sent as 0.3 and not as 0.30000001192….
+            let decimal: f64 = temperature
+                .to_string()
+                .parse()
+                .unwrap_or(f64::from(temperature));
+            body["temperature"] = json!(decimal);
+        }
+        if let Some(max_tokens) = call.max_tokens {
+            // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server
+            // reads it.
+            body["max_tokens"] = json!(max_tokens);
+        }
+        body
+    }
+
+    /// The offline brain answers this turn in the model's place.
+    async fn offline_answers(&self) {
+        let Some(offline) = &self.call.offline else {
+            return;
+        };
+        // The model answered every caller turn up to its last words.
+        let last_agent = self.history.iter().rposition(|m| m.role == Role::Agent);
+        let answered = last_agent.map_or(0, |at| {
+            self.history[..at]
+                .iter()
+                .filter(|m| m.role == Role::Caller)
+                .count()
+        });
+        // The lock is held only to start the reply (a poisoned lock holds its guard: dropped).
+        let rx = match offline.lock() {
+            Ok(mut session) => Some(session.reply_after(&self.history, answered)),
+            Err(_) => None,
+        };
+        let Some(mut rx) = rx else {
+            return self
+                .send(BrainEvent::Error("offline brain unavailable".into()))
+                .await;
+        };
+        while let Some(event) = rx.recv().await {
+            if let BrainEvent::ToolCalled {
+                name,
+                arguments,
+                result,
+            } = &event
+                && result.get("error").is_none()
+            {
+                self.remember(name, arguments, result);
+            }
+            let last = matches!(event, BrainEvent::Done | BrainEvent::Error(_));
+            self.send(event).await;
+            if last {
+                return;
+            }
+        }
+    }
+
+    fn remember(&self, name: &str, arguments: &Value, result: &Value) {
+        if let Ok(mut actions) = self.call.actions.lock() {
+            actions.push(format!("{name}({arguments}) -> {result}"));
+        }
+    }
+
+    /// `lookup_knowledge`, answered from the call's knowledge index.
+    async fn lookup(&self, tool_call: &ToolCall) -> (Value, Value) {
+        let arguments: Value = serde_json::from_str(&tool_call.arguments)
+            .unwrap_or_else(|_| json!(tool_call.arguments));
+        let Some(query) = arguments
+            .get("query")
+            .and_then(Value::as_str)
+            .filter(|q| !q.trim().is_empty())
+        else {
+            return (
+                arguments,
+                json!({"error": "invalid arguments: query (a string) is required"}),
+            );
+        };
+        let passages = match &self.call.retriever {
+            Some(retriever) => retriever.retrieve(query, prompt::PASSAGES_PER_LOOKUP).await,
+            None => Vec::new(),
+        };
+        let result = prompt::lookup_result(&passages);
+        (arguments, result)
     }
 
     /// Runs one tool call; bad JSON from the model becomes an error result it can correct.
-    async fn run_tool(&self, call: &PendingCall) -> (Value, Value) {
-        let arguments: Value = match serde_json::from_str(if call.arguments.trim().is_empty() {
+    async fn run_tool(&self, tool_call: &ToolCall) -> (Value, Value) {
+        let raw = if tool_call.arguments.trim().is_empty() {
             "{}"
         } else {
-            &call.arguments
-        }) {
+            &tool_call.arguments
+        };
+        let arguments: Value = match serde_json::from_str(raw) {
             Ok(v) => v,
             Err(e) => {
-                let raw = json!(call.arguments);
                 return (
-                    raw,
+                    json!(tool_call.arguments),
                     json!({"error": format!("arguments are not valid JSON: {e}")}),
                 );
             }
         };
-        let result = match self.tools.call(&call.name, arguments.clone()).await {
+        let result = match self
+            .call
+            .tools
+            .call(&tool_call.name, arguments.clone())
+            .await
+        {
             Ok(value) => {
-                if let Ok(mut actions) = self.actions.lock() {
-                    actions.push(format!("{}({}) -> {}", call.name, arguments, value));
-                }
+                self.remember(&tool_call.name, &arguments, &value);
                 value
             }
             Err(e) => json!({"error": e.to_string()}),

@@ -30,21 +30,31 @@ impl Brain for OfflineBrain {
     }
 
     fn start(&self, context: BrainContext, tools: Arc<dyn ToolRunner>) -> Box<dyn BrainSession> {
-        Box::new(OfflineSession {
-            dialogue: Arc::new(Mutex::new(Dialogue::new(&context))),
-            tools,
-        })
+        Box::new(OfflineSession::new(&context, tools))
     }
 }
 
 /// One call's brain. Replies run one at a time, in the order they were asked for.
-struct OfflineSession {
+pub(super) struct OfflineSession {
     dialogue: Arc<Mutex<Dialogue>>,
     tools: Arc<dyn ToolRunner>,
 }
 
-impl BrainSession for OfflineSession {
-    fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent> {
+impl OfflineSession {
+    pub(super) fn new(context: &BrainContext, tools: Arc<dyn ToolRunner>) -> Self {
+        OfflineSession {
+            dialogue: Arc::new(Mutex::new(Dialogue::new(context))),
+            tools,
+        }
+    }
+
+    /// Replies to the caller's words after their first `answered` turns, which another brain
+    /// (an LLM this one stands in for) has already answered.
+    pub(super) fn reply_after(
+        &mut self,
+        history: &[Message],
+        answered: usize,
+    ) -> mpsc::Receiver<BrainEvent> {
         let (tx, rx) = mpsc::channel(REPLY_BUFFER);
         let callers: Vec<String> = history
             .iter()
@@ -56,13 +66,19 @@ impl BrainSession for OfflineSession {
         let tools = self.tools.clone();
         tokio::spawn(async move {
             let mut committed = dialogue.lock_owned().await;
-            if let Some(state) =
-                run_reply((*committed).clone(), &callers, fresh_call, tools, &tx).await
-            {
+            let mut state = (*committed).clone();
+            state.consumed = state.consumed.max(answered);
+            if let Some(state) = run_reply(state, &callers, fresh_call, tools, &tx).await {
                 *committed = state;
             }
         });
         rx
+    }
+}
+
+impl BrainSession for OfflineSession {
+    fn reply(&mut self, history: &[Message]) -> mpsc::Receiver<BrainEvent> {
+        self.reply_after(history, 0)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The OpenAI-compatible brain against a local server speaking the chat-completions SSE wire
 //! format: streamed text, a tool call split over several chunks, and the follow-up request.
+//! Failures, fallbacks and retrieval are tested in `tests/llm_brain.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +13,12 @@ use chrono::TimeZone;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::OpenAiBrain;
+use std::time::Duration;
+
+use super::{Fallback, Limits, OpenAiBrain};
 use crate::agent::tools::arguments::{self, call_tool_specs};
 use crate::agent::tools::{ToolError, ToolRunner, ToolSpec};
+use crate::providers::llm::endpoint::Endpoint;
 use crate::providers::llm::{Brain, BrainContext, BrainEvent, KnowledgeDoc, Message, Role};
 
 /// A request as the server saw it: its `Authorization` header and JSON body.
@@ -111,7 +115,20 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
     let addr = listener.local_addr().expect("addr");
     let serving = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let brain = OpenAiBrain::new(&format!("http://{addr}/v1/"), "sk-test", "test-model");
+    let brain = OpenAiBrain::new(
+        Endpoint::new(
+            &format!("http://{addr}/v1/"),
+            "sk-test",
+            "test-model",
+            Duration::from_secs(2),
+        ),
+        // Generous limits: this test is about the happy path, not the timeouts.
+        Limits {
+            fallback: Fallback::None,
+            first_token: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+        },
+    );
     let tools = Arc::new(Recorded::default());
     let context = BrainContext {
         agent_name: "Sarah".into(),
@@ -161,12 +178,14 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
     assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
     assert_eq!(first["model"], "test-model");
     assert_eq!(first["stream"], true);
-    assert_eq!(first["tools"].as_array().map(Vec::len), Some(6));
+    // The call tools and `lookup_knowledge`.
+    assert_eq!(first["tools"].as_array().map(Vec::len), Some(7));
+    assert!(first.get("temperature").is_none() && first.get("max_tokens").is_none());
     let system = first["messages"][0]["content"].as_str().unwrap_or_default();
     assert!(
         system.contains("You are Sarah")
             && system.contains("Bright Smile Dental")
-            && system.contains("Open 8 to 6."),
+            && system.contains("documents \"Hours\""),
         "{system}"
     );
     assert_eq!(
