@@ -6,10 +6,10 @@
 #[allow(dead_code)]
 mod call_fakes;
 #[allow(dead_code)]
+mod tts_fakes;
+#[allow(dead_code)]
 #[path = "common/twilio_caller.rs"]
 mod twilio_caller;
-#[allow(dead_code)]
-mod tts_fakes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +162,12 @@ async fn an_llm_call_books_through_a_tool_and_the_caller_hears_the_confirmation(
                 ],
                 Duration::from_millis(40),
             ),
+            Reply::Json(json!({
+                "summary": "Caller booked a cleaning for Friday at 10 AM.",
+                "sentiment": "positive",
+                "tags": ["appointment"],
+                "outcome": {"result": "appointment-booked", "follow_up": null}
+            })),
         ])
         .await,
     };
@@ -176,18 +182,30 @@ async fn an_llm_call_books_through_a_tool_and_the_caller_hears_the_confirmation(
         .collect();
     assert_eq!(
         turns,
-        [("agent", GREETING), ("caller", ASKS), ("agent", confirmation)],
+        [
+            ("agent", GREETING),
+            ("caller", ASKS),
+            ("agent", confirmation)
+        ],
         "{:?}",
         call.provider_failures
     );
-    assert!(call.provider_failures.is_empty(), "{:?}", call.provider_failures);
+    assert!(
+        call.provider_failures.is_empty(),
+        "{:?}",
+        call.provider_failures
+    );
     // The confirmation reached the caller as audio: ElevenLabs' 10 ms per character.
     assert!(answer_frames >= 20, "{answer_frames} frames of answer");
     assert!(spoken_texts(&fakes.elevenlabs).contains("See you then!"));
 
     let appointments = engine
         .store
-        .list_appointments(&engine.scope, &Default::default(), PageRequest { page: 1, limit: 10 })
+        .list_appointments(
+            &engine.scope,
+            &Default::default(),
+            PageRequest { page: 1, limit: 10 },
+        )
         .await
         .unwrap()
         .items;
@@ -197,14 +215,26 @@ async fn an_llm_call_books_through_a_tool_and_the_caller_hears_the_confirmation(
     // Deepgram was asked for the call's audio as the protocol says, with the key.
     let (path, auth) = fakes.deepgram.connections.lock().unwrap()[0].clone();
     assert!(path.starts_with("/v1/listen?"), "{path}");
-    for part in ["encoding=linear16", "sample_rate=16000", "interim_results=true"] {
+    for part in [
+        "encoding=linear16",
+        "sample_rate=16000",
+        "interim_results=true",
+    ] {
         assert!(path.contains(part), "{path}");
     }
     assert_eq!(auth, "Token dg-test-key");
 
     // The LLM saw the tools, then the tool's result before it confirmed.
     let requests = fakes.chat.requests.lock().unwrap().clone();
-    assert_eq!(requests.len(), 2, "{requests:?}");
+    // Two rounds of the reply, then the post-call analysis in JSON mode.
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert_eq!(requests[2]["response_format"]["type"], "json_object");
+    assert_eq!(
+        call.summary.as_deref(),
+        Some("Caller booked a cleaning for Friday at 10 AM.")
+    );
+    assert_eq!(call.sentiment.as_deref(), Some("positive"));
+    assert_eq!(call.tags.0, ["appointment"]);
     let tool_names: Vec<&str> = requests[0]["tools"]
         .as_array()
         .unwrap()
@@ -220,7 +250,56 @@ async fn an_llm_call_books_through_a_tool_and_the_caller_hears_the_confirmation(
         .cloned()
         .unwrap_or(Value::Null);
     assert!(
-        tool_result["content"].as_str().unwrap_or_default().contains("Cleaning"),
+        tool_result["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Cleaning"),
         "{tool_result}"
     );
+}
+
+#[tokio::test]
+async fn a_failing_llm_hands_the_turn_to_the_offline_brain_and_the_call_record_says_so() {
+    let fakes = Fakes {
+        deepgram: ScriptedDeepgram::start(&["What are your opening hours?"]).await,
+        elevenlabs: FakeElevenLabs::start(vec![Behaviour::Speak {
+            batch: 1,
+            gate: None,
+        }])
+        .await,
+        chat: FakeChat::start((0..8).map(|_| Reply::Fail(500)).collect()).await,
+    };
+    let engine = engine(&fakes).await;
+    let answer_frames = ask_and_listen(&engine, 5.0).await;
+
+    let call = finished_call(&engine.store).await;
+    let turns: Vec<(&str, &str)> = call
+        .transcript
+        .iter()
+        .map(|t| (t.role.as_str(), t.text.as_str()))
+        .collect();
+    assert_eq!(turns.len(), 3, "{turns:?}");
+    assert_eq!(turns[1], ("caller", "What are your opening hours?"));
+    // The offline brain answered: it says it does not know rather than the apology.
+    assert_eq!(turns[2].0, "agent");
+    assert!(!turns[2].1.is_empty());
+    assert!(answer_frames >= 20, "{answer_frames} frames of answer");
+    let llm_failures: Vec<_> = call
+        .provider_failures
+        .iter()
+        .filter(|f| f.provider.starts_with("llm:"))
+        .collect();
+    assert!(!llm_failures.is_empty(), "{:?}", call.provider_failures);
+    assert!(
+        llm_failures
+            .iter()
+            .any(|f| f.heard_instead.contains("offline")),
+        "{llm_failures:?}"
+    );
+    assert!(
+        llm_failures.iter().all(|f| f.error.contains("500")),
+        "{llm_failures:?}"
+    );
+    // The word lists wrote the summary when the LLM could not.
+    assert!(call.summary.is_some() && call.sentiment.is_some());
 }

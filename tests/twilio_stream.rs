@@ -24,11 +24,11 @@ use boltcall::store::{CallRecord, NewAgent, Scope, Store};
 use boltcall::telephony::twilio::signature;
 use futures::{SinkExt, StreamExt};
 use scripted_stt::ScriptedStt;
-use twilio_caller::{Caller, caller_question, connect, finished_call, stream_ws_url};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use twilio_caller::{Caller, caller_question, connect, finished_call, stream_ws_url};
 
 const AGENT_PHONE: &str = "+15550001000";
 const CALLER_PHONE: &str = "+15550002000";
@@ -574,7 +574,10 @@ async fn a_workspace_at_its_call_cap_gets_a_spoken_refusal() {
     assert!(xml.contains("<Say>") && xml.contains("<Hangup/>"), "{xml}");
     assert!(!xml.contains("<Stream"), "{xml}");
     // A second stream that skipped the webhook is closed too.
-    assert!(!heard_agent_before_close(Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await).await);
+    assert!(
+        !heard_agent_before_close(Caller::dial(&engine.base, CALLER_PHONE, AGENT_PHONE).await)
+            .await
+    );
     caller.hang_up().await;
     finished_call(&engine.store).await;
     // The slot frees when the session task returns, just after it writes the record.

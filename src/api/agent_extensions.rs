@@ -8,9 +8,8 @@ use crate::agent::tools::arguments::call_tool_specs;
 use crate::agent::tools::http_tool::{self, HttpTool, METHODS, TIMEOUT_MS};
 use crate::agent::tools::schema::check_schema;
 use crate::providers::llm::AgentLlm;
+use crate::providers::llm::openai::LOOKUP_KNOWLEDGE;
 
-/// Names the brain's own tools use beside the call tools.
-const BRAIN_TOOLS: &[&str] = &["lookup_knowledge"];
 const MAX_HEADERS: usize = 20;
 
 pub fn check_llm(llm: &AgentLlm) -> ApiResult<()> {
@@ -58,7 +57,7 @@ pub fn check_tools(
                 "must be 1–64 letters, digits, `_` or `-`",
             ));
         }
-        if built_in.contains(&tool.name) || BRAIN_TOOLS.contains(&tool.name.as_str()) {
+        if built_in.contains(&tool.name) || tool.name == LOOKUP_KNOWLEDGE {
             return Err(ApiError::validation(
                 &field("name"),
                 format!("{:?} is a built-in tool", tool.name),

@@ -18,6 +18,10 @@ pub enum Reply {
     Says(Vec<&'static str>, Duration),
     /// Tool calls `(name, arguments)` in one response.
     Calls(Vec<(&'static str, Value)>),
+    /// An error status with OpenAI's error body.
+    Fail(u16),
+    /// A whole (not streamed) completion whose content is this JSON, as JSON mode answers.
+    Json(Value),
 }
 
 #[derive(Clone)]
@@ -59,6 +63,26 @@ async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Bod
         .unwrap()
         .push(serde_json::from_str(&body).unwrap_or(Value::Null));
     let reply = fake.script.lock().unwrap().pop_front();
+    if let Some(Reply::Fail(status)) = reply {
+        let error =
+            json!({"error": {"message": "The server had an error", "type": "server_error"}});
+        return Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(error.to_string()))
+            .unwrap();
+    }
+    if let Some(Reply::Json(content)) = reply {
+        let completion = json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content.to_string()}}]
+        });
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(completion.to_string()))
+            .unwrap();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
     tokio::spawn(async move {
         let mut events = vec![event(json!({"role": "assistant", "content": ""}), None)];
@@ -85,8 +109,11 @@ async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Bod
                 }
                 "tool_calls"
             }
-            None => {
-                events.push(event(json!({"content": "I have nothing more to say."}), None));
+            Some(Reply::Json(_) | Reply::Fail(_)) | None => {
+                events.push(event(
+                    json!({"content": "I have nothing more to say."}),
+                    None,
+                ));
                 "stop"
             }
         };

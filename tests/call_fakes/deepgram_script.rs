@@ -27,8 +27,9 @@ impl ScriptedDeepgram {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Mutex<Vec<String>>> =
-            Arc::new(Mutex::new(lines.iter().rev().map(|l| l.to_string()).collect()));
+        let script: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+            lines.iter().rev().map(|l| l.to_string()).collect(),
+        ));
         let log = connections.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -114,8 +115,8 @@ impl Hearing {
         while self.pending.len() >= FRAME {
             let frame: Vec<i16> = self.pending.drain(..FRAME).collect();
             self.seconds += 0.02;
-            let rms = (frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / FRAME as f64)
-                .sqrt();
+            let rms =
+                (frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / FRAME as f64).sqrt();
             if rms > SPEECH_RMS {
                 self.silence_frames = 0;
                 self.speech_frames += 1;
@@ -155,7 +156,13 @@ impl Hearing {
         self.settle(true)
     }
 
-    fn results(&self, text: &str, is_final: bool, speech_final: bool, from_finalize: bool) -> Value {
+    fn results(
+        &self,
+        text: &str,
+        is_final: bool,
+        speech_final: bool,
+        from_finalize: bool,
+    ) -> Value {
         json!({
             "type": "Results",
             "channel_index": [0, 1],

@@ -207,4 +207,3 @@ pub async fn finished_call(store: &Store) -> CallRecord {
     }
     panic!("the call was never finished");
 }
-

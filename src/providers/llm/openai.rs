@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use self::prompt::LOOKUP_KNOWLEDGE;
+pub use self::prompt::LOOKUP_KNOWLEDGE;
 use self::round::{Round, ToolCall};
 use self::stream::{Window, stream_round};
 use super::endpoint::Endpoint;
