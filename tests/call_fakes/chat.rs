@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -24,22 +24,43 @@ pub enum Reply {
     Json(Value),
 }
 
+type Responder = dyn Fn(&Value) -> Option<Reply> + Send + Sync;
+
+/// When one streamed reply was asked for, began and ended (for benchmarks).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamTiming {
+    pub requested: Instant,
+    pub first_content: Option<Instant>,
+    pub done: Instant,
+}
+
 #[derive(Clone)]
 pub struct FakeChat {
     /// `http://…/v1`
     pub base_url: String,
-    script: Arc<Mutex<VecDeque<Reply>>>,
+    responder: Arc<Responder>,
     /// Request bodies, oldest first.
     pub requests: Arc<Mutex<Vec<Value>>>,
+    pub timings: Arc<Mutex<Vec<StreamTiming>>>,
 }
 
 impl FakeChat {
+    /// Answers the n-th request with `script[n]`.
     pub async fn start(script: Vec<Reply>) -> FakeChat {
+        let script = Mutex::new(VecDeque::from(script));
+        Self::start_with(move |_| script.lock().unwrap().pop_front()).await
+    }
+
+    /// Answers each request with what `responder` makes of its body.
+    pub async fn start_with(
+        responder: impl Fn(&Value) -> Option<Reply> + Send + Sync + 'static,
+    ) -> FakeChat {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeChat {
             base_url: format!("http://{}/v1", listener.local_addr().unwrap()),
-            script: Arc::new(Mutex::new(script.into())),
+            responder: Arc::new(responder),
             requests: Arc::default(),
+            timings: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(completions))
@@ -58,11 +79,10 @@ fn event(delta: Value, finish: Option<&str>) -> String {
 }
 
 async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Body> {
-    fake.requests
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
-    let reply = fake.script.lock().unwrap().pop_front();
+    let requested = Instant::now();
+    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let reply = (fake.responder)(&request);
+    fake.requests.lock().unwrap().push(request);
     if let Some(Reply::Fail(status)) = reply {
         let error =
             json!({"error": {"message": "The server had an error", "type": "server_error"}});
@@ -87,6 +107,7 @@ async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Bod
     tokio::spawn(async move {
         let mut events = vec![event(json!({"role": "assistant", "content": ""}), None)];
         let mut gap = Duration::ZERO;
+        let mut first_content = None;
         let finish = match reply {
             Some(Reply::Says(pieces, between)) => {
                 gap = between;
@@ -119,14 +140,23 @@ async fn completions(State(fake): State<FakeChat>, body: String) -> Response<Bod
         };
         events.push(event(json!({}), Some(finish)));
         events.push("data: [DONE]\n\n".into());
+        let last_content = events.len() - 3;
         for (n, e) in events.into_iter().enumerate() {
-            if n > 1 && !gap.is_zero() {
+            if (2..=last_content).contains(&n) && !gap.is_zero() {
                 tokio::time::sleep(gap).await;
             }
             if tx.send(Ok(e)).await.is_err() {
                 return;
             }
+            if n == 1 {
+                first_content = Some(Instant::now());
+            }
         }
+        fake.timings.lock().unwrap().push(StreamTiming {
+            requested,
+            first_content,
+            done: Instant::now(),
+        });
     });
     Response::builder()
         .header("content-type", "text/event-stream")

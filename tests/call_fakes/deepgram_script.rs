@@ -1,6 +1,8 @@
-//! A Deepgram live-streaming stand-in that "hears" the next scripted line in each stretch of
-//! speech (found by level, so any real voice works): interim `Results` while the caller
-//! speaks, a final with `speech_final` after 300 ms of silence, and an answer to `Finalize`.
+//! A Deepgram live-streaming stand-in that "hears" the next scripted line in each utterance
+//! (speech found by level, so any real voice works): interim `Results` while the caller
+//! speaks, a final with `speech_final` after 500 ms of silence, and an answer to `Finalize`.
+//! Speech resuming within a second of a final continues the same utterance (a pause between
+//! words), heard as no further words.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 const FRAME: usize = 320;
 /// RMS above which a frame is speech (the fixtures' line noise sits near 20).
 const SPEECH_RMS: f64 = 200.0;
-const SILENCE_FRAMES_TO_END: usize = 15;
+const SILENCE_FRAMES_TO_END: usize = 25;
+/// Speech this soon after a final belongs to the same utterance.
+const CONTINUATION_FRAMES: usize = 50;
 
 pub struct ScriptedDeepgram {
     /// `http://…`; the provider maps it to `ws://`.
@@ -52,6 +56,8 @@ struct Hearing {
     line: Option<String>,
     interim_sent: bool,
     seconds: f64,
+    frames: usize,
+    settled_at: Option<usize>,
 }
 
 async fn serve(
@@ -115,13 +121,21 @@ impl Hearing {
         while self.pending.len() >= FRAME {
             let frame: Vec<i16> = self.pending.drain(..FRAME).collect();
             self.seconds += 0.02;
+            self.frames += 1;
             let rms =
                 (frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / FRAME as f64).sqrt();
             if rms > SPEECH_RMS {
                 self.silence_frames = 0;
                 self.speech_frames += 1;
                 if self.line.is_none() {
-                    self.line = Some(script.lock().unwrap().pop().unwrap_or_default());
+                    let continues = self
+                        .settled_at
+                        .is_some_and(|at| self.frames - at < CONTINUATION_FRAMES);
+                    self.line = Some(if continues {
+                        String::new()
+                    } else {
+                        script.lock().unwrap().pop().unwrap_or_default()
+                    });
                 }
                 if self.speech_frames >= 10 && !self.interim_sent {
                     self.interim_sent = true;
@@ -146,6 +160,7 @@ impl Hearing {
     /// The line so far as a final (empty when nothing was being said).
     fn settle(&mut self, from_finalize: bool) -> Value {
         let text = self.line.take().unwrap_or_default();
+        self.settled_at = Some(self.frames);
         self.speech_frames = 0;
         self.silence_frames = 0;
         self.interim_sent = false;

@@ -40,6 +40,8 @@ pub struct Caller {
     pub started: Instant,
     /// Agent `media` messages and whether each carried sound.
     pub media: Vec<bool>,
+    /// When each message with sound arrived.
+    pub sound_at: Vec<Instant>,
     pub clears: usize,
     pub closed: bool,
 }
@@ -75,6 +77,7 @@ impl Caller {
             ws,
             started: Instant::now(),
             media: Vec::new(),
+            sound_at: Vec::new(),
             clears: 0,
             closed: false,
         }
@@ -135,6 +138,9 @@ impl Caller {
                 // μ-law 0xFF/0x7F is zero; a few codes either side are the filters' dither.
                 let loud = payload.iter().any(|&b| (b & 0x7F) < 0x60);
                 self.media.push(loud);
+                if loud {
+                    self.sound_at.push(Instant::now());
+                }
             }
             Some("clear") => self.clears += 1,
             Some("mark") => {}
