@@ -148,6 +148,8 @@ async fn serve(stream: TcpStream, behaviour: Behaviour, log: Log) {
         Behaviour::Reject(status, body) => Some((*status, *body)),
         _ => None,
     };
+    // The refusal type is tungstenite's, large as it is.
+    #[allow(clippy::result_large_err)]
     let upgrade = |request: &Request, response: Response| {
         record(&|c| {
             c.uri = request.uri().to_string();

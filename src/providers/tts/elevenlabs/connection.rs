@@ -174,12 +174,10 @@ async fn run(
         }
     };
     loop {
-        while let Some(frame) = driver.core.poll_transmit() {
-            if let Err(e) = socket.send(Message::text(frame)).await {
-                driver
-                    .core
-                    .handle_closed(Instant::now(), lost(&e.to_string()));
-            }
+        if let Err(e) = transmit(&mut driver.core, &mut socket).await {
+            driver
+                .core
+                .handle_closed(Instant::now(), lost(&e.to_string()));
         }
         driver.deliver();
         if driver.core.is_closed() {
@@ -212,6 +210,20 @@ async fn run(
         driver.command(command);
     }
     driver.deliver();
+}
+
+/// Writes every frame the core has queued, then flushes once: a context's three messages
+/// leave together.
+async fn transmit(core: &mut MultiContext, socket: &mut Socket) -> Result<(), WsError> {
+    let mut wrote = false;
+    while let Some(frame) = core.poll_transmit() {
+        socket.feed(Message::text(frame)).await?;
+        wrote = true;
+    }
+    if wrote {
+        socket.flush().await?;
+    }
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
