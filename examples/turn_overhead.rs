@@ -112,7 +112,10 @@ async fn main() -> anyhow::Result<()> {
             "BOLTCALL_DATABASE_URL",
             format!("sqlite://{}/bench.db", work.path().display()),
         ),
-        ("BOLTCALL_DATA_DIR", work.path().join("data").display().to_string()),
+        (
+            "BOLTCALL_DATA_DIR",
+            work.path().join("data").display().to_string(),
+        ),
         ("BOLTCALL_HTTP_ADDR", HTTP_ADDR.into()),
         ("BOLTCALL_SIP_ADDR", "127.0.0.1:15262".into()),
         ("BOLTCALL_RATE_LIMIT", "off".into()),
@@ -155,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .is_err()
     {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "serve did not start");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not start"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let agent: Value = http
@@ -235,8 +241,14 @@ async fn main() -> anyhow::Result<()> {
         args.turns,
         overhead.len()
     );
-    report("engine overhead, end of turn → first media out (ms)", &mut overhead);
-    report("voice to voice, caller's speech end → first agent audio (ms)", &mut voice_to_voice);
+    report(
+        "engine overhead, end of turn → first media out (ms)",
+        &mut overhead,
+    );
+    report(
+        "voice to voice, caller's speech end → first agent audio (ms)",
+        &mut voice_to_voice,
+    );
     report("LLM generation, first token → last (ms)", &mut generation);
     report(
         "LLM still generating after the caller heard the first audio (ms)",

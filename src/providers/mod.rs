@@ -66,9 +66,20 @@ pub async fn build_tts(config: &Config) -> anyhow::Result<Arc<dyn TextToSpeech>>
     let settings = tts::cache::SpeechCacheSettings {
         memory_bytes: config.speech_cache_mb.saturating_mul(1 << 20),
         disk_bytes: (config.speech_cache_disk_mb as u64).saturating_mul(1 << 20),
-        dir: config.data_dir.join("speech-cache").join(engine.name()),
+        dir: speech_cache_dir(config, engine.name()),
     };
     Ok(Arc::new(tts::cache::CachedTts::new(engine, settings).await))
+}
+
+/// Disk-cached audio is kept per engine and model, so a new model is never answered with the
+/// old one's voice.
+fn speech_cache_dir(config: &Config, engine: &str) -> std::path::PathBuf {
+    let dir = config.data_dir.join("speech-cache").join(engine);
+    match engine {
+        "openai" => dir.join(&config.openai_tts_model),
+        "elevenlabs" => dir.join(&config.elevenlabs_model),
+        _ => dir,
+    }
 }
 
 /// The engine itself. Piper falls back to espeak-ng, with a warning, when its model cannot be

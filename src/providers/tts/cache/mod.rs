@@ -3,8 +3,10 @@
 //! directory. Greetings, reprompts and goodbyes are the same for every call of an agent, so
 //! without this each new call paid a full synthesis before the caller heard anything.
 //!
-//! Concurrent calls asking for a sentence that is being synthesised wait for that one
-//! synthesis instead of starting their own (a burst of calls to one agent costs one greeting).
+//! Concurrent calls asking for a sentence that is being synthesised follow that one synthesis
+//! instead of starting their own (a burst of calls to one agent costs one greeting). A miss
+//! streams: each caller gets the engine's audio as it arrives, so a network voice's first
+//! chunk plays before the sentence is finished.
 
 mod disk;
 mod memory;
@@ -30,8 +32,20 @@ pub struct SpeechCacheSettings {
     pub dir: PathBuf,
 }
 
-/// A synthesis in flight: its waiters see `Some` once it ends.
-type Pending = watch::Receiver<Option<Result<Audio, TtsError>>>;
+/// A synthesis in flight: the audio so far, and how it ended once it has.
+#[derive(Default)]
+struct Progress {
+    audio: Vec<i16>,
+    end: Option<Result<(), TtsError>>,
+}
+
+type Pending = watch::Receiver<Progress>;
+
+/// Where a sentence's audio comes from.
+enum Source {
+    Cached(Audio),
+    InFlight(Pending),
+}
 
 struct State {
     memory: MemoryTier,
@@ -100,55 +114,32 @@ impl CachedTts {
 }
 
 impl Shared {
-    /// The audio of one sentence: cached, joined to a synthesis in flight, or synthesised.
-    async fn sentence(
-        self: &Arc<Self>,
-        text: String,
-        voice: &'static Voice,
-    ) -> Result<Audio, TtsError> {
+    /// The audio of one sentence: cached, or a synthesis in flight (started if none is).
+    fn sentence(self: &Arc<Self>, text: String, voice: &'static Voice) -> Source {
         let key: Arc<str> = format!("{}\0{}\0{}", self.inner.name(), voice.id, text).into();
-        loop {
-            let mut waiting = {
-                let mut state = self.state.lock().expect("speech cache lock");
-                if let Some(audio) = state.memory.get(&key) {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(audio);
-                }
-                match state.pending.get(&key) {
-                    Some(pending) => pending.clone(),
-                    None => {
-                        let (done, pending) = watch::channel(None);
-                        state.pending.insert(key.clone(), pending.clone());
-                        tokio::spawn(self.clone().fill(key.clone(), text.clone(), voice, done));
-                        pending
-                    }
-                }
-            };
-            match waiting.wait_for(Option::is_some).await {
-                Ok(result) => return result.clone().expect("waited for Some"),
-                Err(_) => {
-                    // The filling task is gone (runtime shutting down): forget it, try again.
-                    let mut state = self.state.lock().expect("speech cache lock");
-                    if state
-                        .pending
-                        .get(&key)
-                        .is_some_and(|p| p.has_changed().is_err())
-                    {
-                        state.pending.remove(&key);
-                    }
-                }
-            }
+        let mut state = self.state.lock().expect("speech cache lock");
+        if let Some(audio) = state.memory.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Source::Cached(audio);
         }
+        if let Some(pending) = state.pending.get(&key) {
+            return Source::InFlight(pending.clone());
+        }
+        let (progress, pending) = watch::channel(Progress::default());
+        state.pending.insert(key.clone(), pending.clone());
+        tokio::spawn(self.clone().fill(key, text, voice, progress));
+        Source::InFlight(pending)
     }
 
-    /// Finds `key` on disk or synthesises it, then publishes it to memory and the waiters.
-    /// Runs detached from any call, so a caller hanging up does not fail the others waiting.
+    /// Finds `key` on disk or synthesises it, publishing the audio to the followers as it
+    /// arrives and to memory (and disk) once whole. Runs detached from any call, so a caller
+    /// hanging up does not fail the others following it.
     async fn fill(
         self: Arc<Self>,
         key: Arc<str>,
         text: String,
         voice: &'static Voice,
-        done: watch::Sender<Option<Result<Audio, TtsError>>>,
+        progress: watch::Sender<Progress>,
     ) {
         let from_disk = match &self.disk {
             Some(_) => {
@@ -160,33 +151,44 @@ impl Shared {
             }
             None => None,
         };
-        let result = match from_disk {
+        let synthesised = from_disk.is_none();
+        let end = match from_disk {
             Some(audio) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(audio)
+                progress.send_modify(|p| p.audio.extend_from_slice(&audio));
+                Ok(())
             }
             None => {
                 self.syntheses.fetch_add(1, Ordering::Relaxed);
-                let result = synthesize_whole(self.inner.as_ref(), text, voice).await;
-                if let (Ok(audio), Some(_)) = (&result, &self.disk) {
-                    let (shared, k, a) = (self.clone(), key.clone(), audio.clone());
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = shared.disk_tier().put(&k, &a) {
-                            tracing::warn!("cannot write the speech cache: {e}");
+                let mut chunks = self.inner.synthesize(text, voice);
+                loop {
+                    match chunks.recv().await {
+                        Some(Ok(chunk)) => {
+                            progress.send_modify(|p| p.audio.extend_from_slice(&chunk));
                         }
-                    });
+                        Some(Err(e)) => break Err(e),
+                        None => break Ok(()),
+                    }
                 }
-                result
             }
         };
+        let audio: Audio = progress.borrow().audio.as_slice().into();
+        if synthesised && end.is_ok() && self.disk.is_some() {
+            let (shared, k, a) = (self.clone(), key.clone(), audio.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = shared.disk_tier().put(&k, &a) {
+                    tracing::warn!("cannot write the speech cache: {e}");
+                }
+            });
+        }
         {
             let mut state = self.state.lock().expect("speech cache lock");
-            if let Ok(audio) = &result {
-                state.memory.insert(key.clone(), audio.clone());
+            if end.is_ok() {
+                state.memory.insert(key.clone(), audio);
             }
             state.pending.remove(&key);
         }
-        let _ = done.send(Some(result));
+        progress.send_modify(|p| p.end = Some(end));
     }
 
     fn disk_tier(&self) -> std::sync::MutexGuard<'_, DiskTier> {
@@ -198,18 +200,35 @@ impl Shared {
     }
 }
 
-/// Runs the wrapped engine over one sentence and joins its chunks.
-async fn synthesize_whole(
-    engine: &dyn TextToSpeech,
-    text: String,
-    voice: &'static Voice,
-) -> Result<Audio, TtsError> {
-    let mut chunks = engine.synthesize(text, voice);
-    let mut audio = Vec::new();
-    while let Some(chunk) = chunks.recv().await {
-        audio.extend_from_slice(&chunk?);
+/// Sends what `pending` publishes, as it arrives, until its synthesis ends; `false` when the
+/// sentence failed or the receiver is gone.
+async fn follow(mut pending: Pending, tx: &mpsc::Sender<Result<Vec<i16>, TtsError>>) -> bool {
+    let mut sent = 0;
+    loop {
+        let (chunk, end) = match pending
+            .wait_for(|p| p.audio.len() > sent || p.end.is_some())
+            .await
+        {
+            Ok(progress) => (progress.audio[sent..].to_vec(), progress.end.clone()),
+            // The filling task is gone: only when the runtime shuts down.
+            Err(_) => (
+                Vec::new(),
+                Some(Err(TtsError("the synthesis was abandoned".into()))),
+            ),
+        };
+        sent += chunk.len();
+        if !chunk.is_empty() && tx.send(Ok(chunk)).await.is_err() {
+            return false;
+        }
+        match end {
+            None => {}
+            Some(Ok(())) => return true,
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
+                return false;
+            }
+        }
     }
-    Ok(audio.into())
 }
 
 impl TextToSpeech for CachedTts {
@@ -226,9 +245,11 @@ impl TextToSpeech for CachedTts {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             for sentence in sentences(&text) {
-                let result = shared.sentence(sentence, voice).await.map(|a| a.to_vec());
-                let failed = result.is_err();
-                if tx.send(result).await.is_err() || failed {
+                let spoken = match shared.sentence(sentence, voice) {
+                    Source::Cached(audio) => tx.send(Ok(audio.to_vec())).await.is_ok(),
+                    Source::InFlight(pending) => follow(pending, &tx).await,
+                };
+                if !spoken {
                     return;
                 }
             }

@@ -195,3 +195,73 @@ async fn the_disk_tier_serves_a_restarted_engine() {
     assert_eq!(engine.calls.load(Ordering::SeqCst), 2);
     assert_eq!((after.syntheses(), after.hits()), (0, 2));
 }
+
+/// Sends a sentence in two halves, the second only once released.
+struct HalvesEngine {
+    release: tokio::sync::Notify,
+}
+
+impl TextToSpeech for Arc<HalvesEngine> {
+    fn name(&self) -> &'static str {
+        "halves"
+    }
+
+    fn synthesize(
+        &self,
+        text: String,
+        _voice: &'static Voice,
+    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
+        let (tx, rx) = mpsc::channel(4);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let audio = audio_of(&text);
+            let (first, second) = audio.split_at(audio.len() / 2);
+            let _ = tx.send(Ok(first.to_vec())).await;
+            engine.release.notified().await;
+            let _ = tx.send(Ok(second.to_vec())).await;
+        });
+        rx
+    }
+}
+
+#[tokio::test]
+async fn a_miss_streams_the_engines_audio_as_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(HalvesEngine {
+        release: tokio::sync::Notify::new(),
+    });
+    let tts = CachedTts::new(
+        Arc::new(engine.clone()),
+        SpeechCacheSettings {
+            memory_bytes: 1 << 20,
+            disk_bytes: 0,
+            dir: dir.path().to_path_buf(),
+        },
+    )
+    .await;
+    let whole = audio_of("Hello there.");
+    let mut first = tts.synthesize("Hello there.".into(), &VOICES[0]);
+    let mut second = tts.synthesize("Hello there.".into(), &VOICES[0]);
+    // Both callers hear the first half while the engine is still held on the second.
+    for rx in [&mut first, &mut second] {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the first half arrives before the sentence is finished")
+            .expect("open")
+            .expect("audio");
+        assert_eq!(chunk, whole[..whole.len() / 2]);
+    }
+    engine.release.notify_one();
+    for rx in [&mut first, &mut second] {
+        let mut rest = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            rest.extend(chunk.unwrap());
+        }
+        assert_eq!(rest, whole[whole.len() / 2..]);
+    }
+    assert_eq!(
+        speak(&tts, "Hello there.", &VOICES[0]).await.unwrap(),
+        whole
+    );
+    assert_eq!((tts.hits(), tts.syntheses()), (1, 1));
+}
