@@ -367,3 +367,23 @@ async fn openai_streamed_deltas_become_partials() {
     );
     assert_eq!(fake.requests()[0].fields["stream"], "true");
 }
+
+#[tokio::test]
+async fn build_stt_needs_the_providers_key_and_builds_them_with_it() {
+    use boltcall::config::Config;
+    use boltcall::providers::build_stt;
+    for (stt, key) in [
+        ("deepgram", "DEEPGRAM_API_KEY"),
+        ("openai", "OPENAI_API_KEY"),
+    ] {
+        let mut config = Config {
+            stt: stt.into(),
+            ..Config::default()
+        };
+        let err = build_stt(&config).await.err().expect("no key, no engine");
+        assert!(format!("{err:#}").contains(key), "{err:#}");
+        config.deepgram_api_key = Some("dg".into());
+        config.openai_api_key = Some("sk".into());
+        assert_eq!(build_stt(&config).await.unwrap().name(), stt);
+    }
+}

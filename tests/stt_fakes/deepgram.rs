@@ -76,6 +76,8 @@ async fn serve(
 ) {
     let handshake_log = log.clone();
     let refuse = behaviour.refuse;
+    // tungstenite's handshake callback returns its `ErrorResponse` unboxed.
+    #[allow(clippy::result_large_err)]
     let callback = move |request: &Request, response: Response| {
         let mut log = handshake_log.lock().unwrap();
         let seen = &mut log[index];

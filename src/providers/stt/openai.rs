@@ -98,7 +98,7 @@ async fn run_stream(
     let mut segmenter = Segmenter::new(SEGMENT_LIMIT_SECS);
     while let Some(msg) = input.recv().await {
         if let Some(job) = segmenter.push(msg) {
-            // The worker outlives this loop, so the send cannot fail.
+            // Fails only once the session stopped listening: then nobody wants the words.
             let _ = jobs_tx.send(job);
         }
     }
