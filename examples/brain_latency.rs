@@ -47,7 +47,6 @@ async fn main() {
             KnowledgeDoc {
                 title: "Opening hours".into(),
                 text: "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM.".into(),
-                llm: Default::default(),
             },
             KnowledgeDoc {
                 title: "Services and prices".into(),
@@ -57,6 +56,7 @@ async fn main() {
         caller_number: "+14155550123".into(),
         outbound_context: None,
         now: chrono::Utc::now(),
+        llm: Default::default(),
     };
     let tools: Arc<dyn ToolRunner> = Arc::new(InstantTools);
     let mut turn_times = Vec::with_capacity(calls * SCRIPT.len());
