@@ -440,6 +440,32 @@ async fn server_errors_fall_back_to_the_offline_brain() {
 }
 
 #[tokio::test]
+async fn the_offline_brain_answers_only_what_the_model_left_unanswered() {
+    let (_server, url) = Server::start(vec![Scripted::Status(503, vec![])]).await;
+    let config = Config {
+        // One attempt's window: the 503 is not retried, so the test is about the fallback.
+        llm_first_token_timeout_ms: 50,
+        ..config(&url, "offline", PATIENT_MS)
+    };
+    let mut history = caller("are you open on saturdays");
+    history.push(Message {
+        role: Role::Agent,
+        text: "Yes, from 9 to 1.".into(),
+    });
+    history.push(Message {
+        role: Role::Caller,
+        text: "do you take insurance".into(),
+    });
+    let events = reply(&config, AgentLlm::default(), Arc::default(), &history).await;
+    let said = spoken(&events);
+    assert!(said.contains("dental insurance plans"), "{events:?}");
+    assert!(
+        !said.contains("9 AM to 1 PM"),
+        "answered the model's turn again: {said}"
+    );
+}
+
+#[tokio::test]
 async fn a_silent_stream_falls_back_once_the_first_token_is_late() {
     // The role-only chunk is not a token: the caller still hears nothing.
     let (server, url) = Server::start(vec![Scripted::Hang(vec![chunk(
