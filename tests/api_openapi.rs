@@ -260,6 +260,7 @@ async fn every_endpoint_answers_as_documented() {
                 recording_path: Some(wav.display().to_string()),
                 latency: json!({"turns": [{"voice_to_voice_ms": 300}]}),
                 end_reason: None,
+                outcome: None,
             },
         )
         .await

@@ -133,6 +133,7 @@ async fn calls_from_the_call_path_are_listed_with_transcript_latency_and_recordi
                 recording_path: Some(wav.display().to_string()),
                 latency: latency.clone(),
                 end_reason: Some("caller hung up".into()),
+                outcome: None,
             },
         )
         .await

@@ -235,6 +235,10 @@ async fn an_llm_call_books_through_a_tool_and_the_caller_hears_the_confirmation(
     );
     assert_eq!(call.sentiment.as_deref(), Some("positive"));
     assert_eq!(call.tags.0, ["appointment"]);
+    assert_eq!(
+        serde_json::to_value(&call.outcome).unwrap(),
+        json!({"result": "appointment-booked", "follow_up": null})
+    );
     let tool_names: Vec<&str> = requests[0]["tools"]
         .as_array()
         .unwrap()

@@ -10,19 +10,16 @@ mod twilio_caller;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use boltcall::agent::admission::Admission;
 use boltcall::agent::session::CallServices;
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
 use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
-use boltcall::store::{CallRecord, NewAgent, Scope, Store};
+use boltcall::store::{NewAgent, Scope, Store};
 use boltcall::telephony::twilio::signature;
-use futures::{SinkExt, StreamExt};
 use scripted_stt::ScriptedStt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -476,7 +473,7 @@ async fn a_stream_needs_the_token_of_its_own_call_and_uses_it_once() {
         let engine = &engine;
         let handshake = handshake.clone();
         async move {
-            let ws = connect(engine, Some(&handshake)).await.unwrap();
+            let ws = connect(&engine.base, Some(&handshake)).await.unwrap();
             Caller::start(ws, "CA0001", params).await
         }
     };

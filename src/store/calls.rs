@@ -10,8 +10,8 @@ use super::{
 
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
                        carrier_call_id, context, status, duration_seconds, sentiment, summary, \
-                       tags, transcript, recording_path, latency, end_reason, provider_failures, \
-                       created_at, ended_at";
+                       tags, transcript, recording_path, latency, end_reason, outcome, \
+                       provider_failures, created_at, ended_at";
 
 /// Filters of `GET /v1/calls`.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +45,7 @@ impl Store {
             recording_path: None,
             latency: super::JsonText(serde_json::Value::Object(Default::default())),
             end_reason: None,
+            outcome: Default::default(),
             provider_failures: Default::default(),
             recording_url: None,
             transcript_url: String::new(),
@@ -54,7 +55,7 @@ impl Store {
         self.fill_urls(&mut call);
         let sql = format!(
             "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, '[]', $11, NULL, $11)"
+             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', $11, NULL, $11)"
         );
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -198,6 +199,7 @@ impl Store {
         call.recording_path = outcome.recording_path;
         call.latency = super::JsonText(outcome.latency);
         call.end_reason = outcome.end_reason;
+        call.outcome = super::JsonText(outcome.outcome);
         call.ended_at = Some(format_ts(outcome.ended_at));
         self.fill_urls(&mut call);
         let event = if call.status == "missed" {
@@ -209,7 +211,7 @@ impl Store {
         let day = outcome.ended_at.format("%Y-%m-%d").to_string();
         let sql = "UPDATE calls SET status = $1, duration_seconds = $2, transcript = $3, \
                    summary = $4, sentiment = $5, tags = $6, recording_path = $7, latency = $8, \
-                   end_reason = $9, ended_at = $10, updated_at = $11 WHERE id = $12";
+                   end_reason = $9, ended_at = $10, updated_at = $11, outcome = $12 WHERE id = $13";
         let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
                            DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
@@ -227,6 +229,7 @@ impl Store {
                 .bind(&call.end_reason)
                 .bind(&call.ended_at)
                 .bind(now_ts())
+                .bind(to_json_text(&call.outcome))
                 .bind(&call.id)
                 .execute(&mut *tx)
                 .await?;

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::time::public_ts;
 use crate::agent::tools::http_tool::HttpTool;
+use crate::analysis::Outcome;
 use crate::providers::llm::AgentLlm;
 
 fn ts<S: Serializer>(stored: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -164,6 +165,12 @@ pub struct CallRecord {
     #[schema(value_type = Object)]
     pub latency: JsonText<serde_json::Value>,
     pub end_reason: Option<String>,
+    /// Extension: what the call came to (`result`: `appointment-booked`, `lead-captured`,
+    /// `question-answered`, `message-taken`, `transferred`, `callback-requested`,
+    /// `not-resolved`) and the business's `follow_up`; `null` until analysed or when unknown.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Option<Object>)]
+    pub outcome: JsonText<Option<Outcome>>,
     /// Extension: providers that failed during the call, oldest first.
     #[sqlx(try_from = "String")]
     #[schema(value_type = Vec<ProviderFailure>)]
@@ -316,6 +323,7 @@ pub struct CallOutcome {
     /// Per-turn latency breakdown, exposed as-is by `GET /v1/calls/:id`.
     pub latency: serde_json::Value,
     pub end_reason: Option<String>,
+    pub outcome: Option<Outcome>,
 }
 
 impl CallOutcome {
@@ -332,6 +340,7 @@ impl CallOutcome {
             recording_path: None,
             latency: serde_json::json!({}),
             end_reason: Some(end_reason.into()),
+            outcome: None,
         }
     }
 }

@@ -65,6 +65,8 @@ async fn serve(
     log: Arc<Mutex<Vec<(String, String)>>>,
     script: Arc<Mutex<Vec<String>>>,
 ) {
+    // tungstenite's handshake callback returns its `ErrorResponse` unboxed.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                     response| {
         let auth = request

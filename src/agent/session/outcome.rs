@@ -57,6 +57,7 @@ pub(super) async fn finish(
             .map(|p| p.to_string_lossy().into_owned()),
         latency: latency_report(turn.latencies()),
         end_reason: Some(end_reason.clone()),
+        outcome: analysis.outcome.clone(),
     };
     if let Err(e) = services.store.finish_call(call_id, outcome).await {
         tracing::error!(%call_id, "cannot write the finished call: {e}");

@@ -136,6 +136,7 @@ async fn finish_from_journal(
         recording_path: recording.map(|_| path.to_string_lossy().into_owned()),
         latency: serde_json::json!({}),
         end_reason: Some(reason.into()),
+        outcome: analysis.outcome,
     };
     store.finish_call(&call.id, outcome).await
 }

@@ -81,7 +81,7 @@ fn check_node(schema: &Value, path: &str, depth: usize) -> Result<(), String> {
             "additionalProperties" if !value.is_boolean() => {
                 return Err(format!("{here} must be true or false"));
             }
-            "enum" if !value.as_array().is_some_and(|a| !a.is_empty()) => {
+            "enum" if value.as_array().is_none_or(Vec::is_empty) => {
                 return Err(format!("{here} must be a non-empty array"));
             }
             "minimum" | "maximum" if !value.is_number() => {
