@@ -18,6 +18,7 @@ use std::sync::Arc;
 use call::Call;
 use futures::FutureExt;
 use journal::TurnJournal;
+use tracing::Instrument;
 
 pub use drain::{ActiveCall, Drain, Phase};
 pub use recovery::{HEARTBEAT_EVERY, STALE_AFTER, recover_orphaned_calls};
@@ -129,7 +130,8 @@ pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRout
             let (call_id, started_at) = (call.id().to_string(), call.started_at());
             let commands = leg.commands.clone();
             let (journal, writer) = TurnJournal::open(services.store.clone(), call_id.clone());
-            let run = AssertUnwindSafe(call.run(leg, journal))
+            let span = call.span();
+            let run = AssertUnwindSafe(call.run(leg, journal).instrument(span))
                 .catch_unwind()
                 .await;
             match run {

@@ -47,6 +47,8 @@ pub(super) struct Call {
     /// The agent's configured transfer targets, checked again when a transfer is carried out.
     transfer_targets: Vec<String>,
     failures: FailureLog,
+    /// Carries the call id into every log line of the call and of its providers' tasks.
+    span: tracing::Span,
 }
 
 impl Call {
@@ -123,6 +125,7 @@ impl Call {
             services.config.webhook_allow_loopback,
         );
         let brain = services.brain.start(context, Arc::new(tools));
+        let span = tracing::info_span!("call", %call_id);
         let voice = phrases::voice_of(&agent);
         let turn = TurnMachine::new(services.config.turn_config(phrases::greeting_of(&agent)));
         let recorder = CallRecorder::open(&services.config, &call_id, &leg.info);
@@ -135,7 +138,7 @@ impl Call {
             turn,
             brain,
             voice,
-            stt: services.stt.open(),
+            stt: span.in_scope(|| services.stt.open()),
             stt_open: true,
             finals_pending: 0,
             vad: VoiceDetector::new(VadConfig::default()),
@@ -147,11 +150,16 @@ impl Call {
             hangup: None,
             transfer_targets: agent.transfer_targets.0,
             failures: FailureLog::default(),
+            span,
         })
     }
 
     pub(super) fn id(&self) -> &str {
         &self.call_id
+    }
+
+    pub(super) fn span(&self) -> tracing::Span {
+        self.span.clone()
     }
 
     pub(super) fn started_at(&self) -> chrono::DateTime<chrono::Utc> {

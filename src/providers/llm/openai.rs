@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use self::prompt::LOOKUP_KNOWLEDGE;
 use self::round::{Round, ToolCall};
@@ -165,14 +166,17 @@ impl BrainSession for OpenAiSession {
             history: history.to_vec(),
             tx,
         };
-        tokio::spawn(async move {
-            let tx = reply.tx.clone();
-            tokio::select! {
-                () = reply.run() => {}
-                // Dropping the receiver cancels the request and any tool call in flight.
-                () = tx.closed() => {}
+        tokio::spawn(
+            async move {
+                let tx = reply.tx.clone();
+                tokio::select! {
+                    () = reply.run() => {}
+                    // Dropping the receiver cancels the request and any tool call in flight.
+                    () = tx.closed() => {}
+                }
             }
-        });
+            .in_current_span(),
+        );
         rx
     }
 }

@@ -12,6 +12,7 @@ pub use live::Timing;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use url::Url;
 
 use super::{SpeechToText, SttStream};
@@ -71,12 +72,9 @@ impl SpeechToText for DeepgramStt {
         let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, events_rx) = mpsc::channel(32);
         let core = live::LiveStream::new(self.timing.clone());
-        tokio::spawn(driver::run(
-            self.connection.clone(),
-            core,
-            input_rx,
-            events_tx,
-        ));
+        tokio::spawn(
+            driver::run(self.connection.clone(), core, input_rx, events_tx).in_current_span(),
+        );
         SttStream {
             input: input_tx,
             events: events_rx,

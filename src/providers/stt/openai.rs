@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::{SpeechToText, SttEvent, SttInput, SttStream};
 use request::Transcriber;
@@ -78,7 +79,7 @@ impl SpeechToText for OpenAiStt {
     fn open(&self) -> SttStream {
         let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, events_rx) = mpsc::channel(32);
-        tokio::spawn(run_stream(self.transcriber.clone(), input_rx, events_tx));
+        tokio::spawn(run_stream(self.transcriber.clone(), input_rx, events_tx).in_current_span());
         SttStream {
             input: input_tx,
             events: events_rx,
@@ -94,7 +95,7 @@ async fn run_stream(
     events: mpsc::Sender<SttEvent>,
 ) {
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-    let worker = tokio::spawn(transcribe_jobs(transcriber, jobs_rx, events));
+    let worker = tokio::spawn(transcribe_jobs(transcriber, jobs_rx, events).in_current_span());
     let mut segmenter = Segmenter::new(SEGMENT_LIMIT_SECS);
     while let Some(msg) = input.recv().await {
         if let Some(job) = segmenter.push(msg) {

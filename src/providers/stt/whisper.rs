@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use super::{SpeechToText, SttEvent, SttInput, SttStream};
@@ -145,7 +146,7 @@ impl SpeechToText for WhisperStt {
     fn open(&self) -> SttStream {
         let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, events_rx) = mpsc::channel(32);
-        tokio::spawn(run_stream(self.engine.clone(), input_rx, events_tx));
+        tokio::spawn(run_stream(self.engine.clone(), input_rx, events_tx).in_current_span());
         SttStream {
             input: input_tx,
             events: events_rx,

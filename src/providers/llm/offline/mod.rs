@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::{Mutex, mpsc};
+use tracing::Instrument;
 
 use self::policy::{Dialogue, Out};
 use super::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
@@ -64,14 +65,17 @@ impl OfflineSession {
         let fresh_call = history.is_empty();
         let dialogue = self.dialogue.clone();
         let tools = self.tools.clone();
-        tokio::spawn(async move {
-            let mut committed = dialogue.lock_owned().await;
-            let mut state = (*committed).clone();
-            state.consumed = state.consumed.max(answered);
-            if let Some(state) = run_reply(state, &callers, fresh_call, tools, &tx).await {
-                *committed = state;
+        tokio::spawn(
+            async move {
+                let mut committed = dialogue.lock_owned().await;
+                let mut state = (*committed).clone();
+                state.consumed = state.consumed.max(answered);
+                if let Some(state) = run_reply(state, &callers, fresh_call, tools, &tx).await {
+                    *committed = state;
+                }
             }
-        });
+            .in_current_span(),
+        );
         rx
     }
 }
