@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::network::Failure;
+use super::network::{Failure, retry_once};
 use super::{TextToSpeech, TtsError, Voice};
 use connection::{Connection, Endpoint};
 use protocol::{ContextEvent, INACTIVITY_TIMEOUT_SECS, MAX_CONTEXTS};
@@ -119,16 +119,9 @@ impl Shared {
             let Some(failure) = self.attempt(text, voice, tx, &mut sent_audio).await else {
                 return;
             };
-            match failure.retry_after {
-                Some(pause) if !sent_audio && !retried => {
-                    tracing::warn!(error = %failure.message, "elevenlabs speech failed; retrying once");
-                    retried = true;
-                    tokio::time::sleep(pause).await;
-                }
-                _ => {
-                    let _ = tx.send(Err(failure.into())).await;
-                    return;
-                }
+            if !retry_once("elevenlabs", &failure, sent_audio, &mut retried).await {
+                let _ = tx.send(Err(failure.into())).await;
+                return;
             }
         }
     }

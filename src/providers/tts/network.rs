@@ -41,6 +41,25 @@ impl From<Failure> for TtsError {
     }
 }
 
+/// Whether to try `failure` again, waiting its pause first: once per synthesis, and only
+/// before any audio went out (after that, a retry would repeat words the caller heard).
+pub async fn retry_once(
+    provider: &str,
+    failure: &Failure,
+    sent_audio: bool,
+    retried: &mut bool,
+) -> bool {
+    match failure.retry_after {
+        Some(pause) if !sent_audio && !*retried => {
+            tracing::warn!(error = %failure.message, "{provider} speech failed; retrying once");
+            *retried = true;
+            tokio::time::sleep(pause).await;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Whether an HTTP status is a transient refusal worth one retry.
 pub fn is_transient(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::network::{Failure, RETRY_BACKOFF, excerpt, is_transient};
+use super::network::{Failure, RETRY_BACKOFF, excerpt, is_transient, retry_once};
 use super::pcm::{OUTPUT_RATE, Pcm16Le};
 use super::{TextToSpeech, TtsError, Voice};
 
@@ -77,16 +77,9 @@ impl OpenAiTts {
                 Ok(Ended::Complete | Ended::Cancelled) => return,
                 Err(failure) => failure,
             };
-            match failure.retry_after {
-                Some(pause) if !sent_audio && !retried => {
-                    tracing::warn!(error = %failure.message, "openai speech failed; retrying once");
-                    retried = true;
-                    tokio::time::sleep(pause).await;
-                }
-                _ => {
-                    let _ = tx.send(Err(failure.into())).await;
-                    return;
-                }
+            if !retry_once("openai", &failure, sent_audio, &mut retried).await {
+                let _ = tx.send(Err(failure.into())).await;
+                return;
             }
         }
     }
