@@ -7,7 +7,7 @@
 //! - overlap: how long the LLM was still generating after the caller heard the reply's first
 //!   audio (the first sentence is spoken while the rest is written).
 //!
-//! `cargo build --release --bins --examples && target/release/examples/turn_overhead --calls 20`
+//! `cargo build --release --bin boltcall --example turn_overhead && target/release/examples/turn_overhead --calls 10 --turns 3`
 
 #[allow(dead_code)]
 #[path = "../tests/call_fakes/mod.rs"]
