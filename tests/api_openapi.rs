@@ -261,6 +261,7 @@ async fn every_endpoint_answers_as_documented() {
                 latency: json!({"turns": [{"voice_to_voice_ms": 300}]}),
                 end_reason: None,
                 outcome: None,
+                provider_failures: Vec::new(),
             },
         )
         .await

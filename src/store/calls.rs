@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::events::insert_event;
 use super::{
-    CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, ProviderFailure, Scope, Store,
-    StoreError, fetch_page, format_ts, new_id, now_ts, on_reader, on_writer, to_json_text,
+    CallOutcome, CallRecord, Filter, NewCall, Page, PageRequest, Scope, Store, StoreError,
+    fetch_page, format_ts, new_id, now_ts, on_reader, on_writer, to_json_text,
 };
 
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
@@ -162,25 +162,6 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps the providers that failed during a call on its record (before `finish_call`, so
-    /// the `call.completed` event carries them).
-    pub async fn record_provider_failures(
-        &self,
-        call_id: &str,
-        failures: &[ProviderFailure],
-    ) -> Result<(), StoreError> {
-        let sql = "UPDATE calls SET provider_failures = $1 WHERE id = $2";
-        on_writer!(self, pool => sqlx::query(sql)
-            .bind(to_json_text(&failures))
-            .bind(call_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(())
-    }
-
-    /// Writes the end of a call, its `call.completed` (or `call.missed`) event and its billable
-    /// minutes in one transaction.
     pub async fn finish_call(
         &self,
         call_id: &str,
@@ -200,6 +181,7 @@ impl Store {
         call.latency = super::JsonText(outcome.latency);
         call.end_reason = outcome.end_reason;
         call.outcome = super::JsonText(outcome.outcome);
+        call.provider_failures = super::JsonText(outcome.provider_failures);
         call.ended_at = Some(format_ts(outcome.ended_at));
         self.fill_urls(&mut call);
         let event = if call.status == "missed" {
@@ -211,7 +193,8 @@ impl Store {
         let day = outcome.ended_at.format("%Y-%m-%d").to_string();
         let sql = "UPDATE calls SET status = $1, duration_seconds = $2, transcript = $3, \
                    summary = $4, sentiment = $5, tags = $6, recording_path = $7, latency = $8, \
-                   end_reason = $9, ended_at = $10, updated_at = $11, outcome = $12 WHERE id = $13";
+                   end_reason = $9, ended_at = $10, updated_at = $11, outcome = $12, \
+                   provider_failures = $13 WHERE id = $14";
         let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
                            DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
@@ -230,6 +213,7 @@ impl Store {
                 .bind(&call.ended_at)
                 .bind(now_ts())
                 .bind(to_json_text(&call.outcome))
+                .bind(to_json_text(&call.provider_failures))
                 .bind(&call.id)
                 .execute(&mut *tx)
                 .await?;

@@ -324,6 +324,7 @@ pub struct CallOutcome {
     pub latency: serde_json::Value,
     pub end_reason: Option<String>,
     pub outcome: Option<Outcome>,
+    pub provider_failures: Vec<ProviderFailure>,
 }
 
 impl CallOutcome {
@@ -341,6 +342,7 @@ impl CallOutcome {
             latency: serde_json::json!({}),
             end_reason: Some(end_reason.into()),
             outcome: None,
+            provider_failures: Vec::new(),
         }
     }
 }

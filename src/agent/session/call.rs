@@ -198,26 +198,14 @@ impl Call {
             self.carry_out(&leg).await;
             journal.sync(self.turn.transcript());
         }
-        let duration_ms = self.clock.now();
-        let recording_path = self.recorder.finish();
-        let failures = self.failures.as_slice();
-        if !failures.is_empty()
-            && let Err(e) = (self.services.store)
-                .record_provider_failures(&self.call_id, failures)
-                .await
-        {
-            tracing::error!(call_id = %self.call_id, "cannot record provider failures: {e}");
-        }
-        outcome::finish(
-            &self.services,
-            &self.call_id,
-            self.started_at,
-            duration_ms,
-            &self.turn,
-            self.hangup.as_ref(),
-            recording_path,
-        )
-        .await
+        let ended = outcome::Ended {
+            duration_ms: self.clock.now(),
+            turn: &self.turn,
+            hangup: self.hangup.as_ref(),
+            recording_path: self.recorder.finish(),
+            provider_failures: self.failures.as_slice(),
+        };
+        outcome::finish(&self.services, &self.call_id, self.started_at, ended).await
     }
 
     /// Whether the call is waiting on a provider (a replay then runs in wall time).

@@ -6,19 +6,32 @@ use super::{CallReport, CallServices};
 use crate::agent::turn::{TranscriptTurn, TurnMachine, latency_report};
 use crate::analysis::{BusinessHours, CallFacts, Line, analyze_call};
 use crate::providers::llm::Role;
-use crate::store::{CallOutcome, TranscriptEntry};
+use crate::store::{CallOutcome, ProviderFailure, TranscriptEntry};
 use crate::telephony::HangupReason;
+
+/// What a call left when it ended, for its record.
+pub(super) struct Ended<'a> {
+    pub duration_ms: u64,
+    pub turn: &'a TurnMachine,
+    pub hangup: Option<&'a HangupReason>,
+    pub recording_path: Option<PathBuf>,
+    pub provider_failures: &'a [ProviderFailure],
+}
 
 /// Writes the finished call (`call.completed` or `call.missed`) and reports it.
 pub(super) async fn finish(
     services: &CallServices,
     call_id: &str,
     started_at: chrono::DateTime<chrono::Utc>,
-    duration_ms: u64,
-    turn: &TurnMachine,
-    hangup: Option<&HangupReason>,
-    recording_path: Option<PathBuf>,
+    ended: Ended<'_>,
 ) -> CallReport {
+    let Ended {
+        duration_ms,
+        turn,
+        hangup,
+        recording_path,
+        provider_failures,
+    } = ended;
     let transcript = turn.transcript().to_vec();
     let heard_anything = !transcript.is_empty();
     let status = match hangup {
@@ -58,6 +71,7 @@ pub(super) async fn finish(
         latency: latency_report(turn.latencies()),
         end_reason: Some(end_reason.clone()),
         outcome: analysis.outcome.clone(),
+        provider_failures: provider_failures.to_vec(),
     };
     if let Err(e) = services.store.finish_call(call_id, outcome).await {
         tracing::error!(%call_id, "cannot write the finished call: {e}");

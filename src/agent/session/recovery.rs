@@ -137,6 +137,7 @@ async fn finish_from_journal(
         latency: serde_json::json!({}),
         end_reason: Some(reason.into()),
         outcome: analysis.outcome,
+        provider_failures: Vec::new(),
     };
     store.finish_call(&call.id, outcome).await
 }
