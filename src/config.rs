@@ -151,6 +151,25 @@ pub struct Config {
     pub twilio_allow_unsigned: bool,
     /// Open Twilio Media Streams WebSockets before new ones are refused with 503.
     pub twilio_max_streams: usize,
+    // Carriers that place live outbound calls and stream media over WebSockets.
+    /// Who places live outbound calls; unset: `Config::outbound_carrier` picks one.
+    pub outbound_carrier: Option<OutboundCarrier>,
+    /// Telnyx API v2 key (`Bearer`): call control commands and outbound calls.
+    pub telnyx_api_key: Option<String>,
+    /// Telnyx account's public key (base64 Ed25519) that signs its webhooks.
+    pub telnyx_public_key: Option<String>,
+    /// Telnyx Call Control application (connection) that places outbound calls.
+    pub telnyx_connection_id: Option<String>,
+    /// Telnyx REST base URL (tests point it at a local stand-in).
+    pub telnyx_api_base: String,
+    /// Vonage Voice application id: the `application_id` of the JWTs we sign and verify.
+    pub vonage_application_id: Option<String>,
+    /// PEM file of the Vonage application's private key (RS256 JWTs for the Voice API).
+    pub vonage_private_key_path: Option<PathBuf>,
+    /// Vonage signature secret: HS256 key of the JWT on its answer and event webhooks.
+    pub vonage_signature_secret: Option<String>,
+    /// Vonage REST base URL (tests point it at a local stand-in).
+    pub vonage_api_base: String,
     // Shutdown, crash recovery and HTTP limits.
     /// Names this engine in the calls it runs, so a restart finds its own interrupted calls;
     /// give each engine sharing a PostgreSQL database its own.
@@ -235,6 +254,15 @@ impl Default for Config {
             workspace_max_concurrent_calls: 50,
             twilio_allow_unsigned: false,
             twilio_max_streams: 200,
+            outbound_carrier: None,
+            telnyx_api_key: None,
+            telnyx_public_key: None,
+            telnyx_connection_id: None,
+            telnyx_api_base: "https://api.telnyx.com".into(),
+            vonage_application_id: None,
+            vonage_private_key_path: None,
+            vonage_signature_secret: None,
+            vonage_api_base: "https://api.nexmo.com".into(),
             instance_id: default_instance_id(),
             shutdown_grace_secs: 30,
             http_header_timeout_secs: 10,
@@ -485,6 +513,38 @@ impl Config {
         if let Some(v) = get("BOLTCALL_TWILIO_MAX_STREAMS") {
             self.twilio_max_streams = parse_number("BOLTCALL_TWILIO_MAX_STREAMS", &v)?;
         }
+        if let Some(v) = get("BOLTCALL_OUTBOUND_CARRIER") {
+            self.outbound_carrier = Some(OutboundCarrier::parse(&v)?);
+        }
+        for (name, value) in [
+            ("BOLTCALL_TELNYX_API_KEY", &mut self.telnyx_api_key),
+            ("BOLTCALL_TELNYX_PUBLIC_KEY", &mut self.telnyx_public_key),
+            (
+                "BOLTCALL_TELNYX_CONNECTION_ID",
+                &mut self.telnyx_connection_id,
+            ),
+            (
+                "BOLTCALL_VONAGE_APPLICATION_ID",
+                &mut self.vonage_application_id,
+            ),
+            (
+                "BOLTCALL_VONAGE_SIGNATURE_SECRET",
+                &mut self.vonage_signature_secret,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *value = Some(v);
+            }
+        }
+        if let Some(v) = get("BOLTCALL_TELNYX_API_BASE") {
+            self.telnyx_api_base = v;
+        }
+        if let Some(v) = get("BOLTCALL_VONAGE_PRIVATE_KEY_PATH") {
+            self.vonage_private_key_path = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("BOLTCALL_VONAGE_API_BASE") {
+            self.vonage_api_base = v;
+        }
         if let Some(v) = get("BOLTCALL_INSTANCE_ID") {
             self.instance_id = v;
         }
@@ -527,11 +587,66 @@ impl Config {
         }
     }
 
+    /// Who places live outbound calls: `outbound_carrier` when set; otherwise the SIP trunk
+    /// when one is configured, else the first carrier with credentials (Twilio, Telnyx,
+    /// Vonage). `None`: live outbound calls cannot be placed.
+    pub fn outbound_carrier(&self) -> Option<OutboundCarrier> {
+        if self.outbound_carrier.is_some() {
+            return self.outbound_carrier;
+        }
+        if self.sip_trunk.is_some() {
+            Some(OutboundCarrier::Sip)
+        } else if self.twilio_account_sid.is_some() && self.twilio_auth_token.is_some() {
+            Some(OutboundCarrier::Twilio)
+        } else if self.telnyx_api_key.is_some() && self.telnyx_connection_id.is_some() {
+            Some(OutboundCarrier::Telnyx)
+        } else if self.vonage_application_id.is_some() && self.vonage_private_key_path.is_some() {
+            Some(OutboundCarrier::Vonage)
+        } else {
+            None
+        }
+    }
+
     /// The base URL the world reaches us at, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.http_addr),
+        }
+    }
+}
+
+/// `BOLTCALL_OUTBOUND_CARRIER`: who places live outbound calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundCarrier {
+    Sip,
+    Twilio,
+    Telnyx,
+    Vonage,
+}
+
+impl OutboundCarrier {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "sip" => Ok(Self::Sip),
+            "twilio" => Ok(Self::Twilio),
+            "telnyx" => Ok(Self::Telnyx),
+            "vonage" => Ok(Self::Vonage),
+            _ => Err(ConfigError::Invalid {
+                name: "BOLTCALL_OUTBOUND_CARRIER",
+                value: value.into(),
+                reason: "expected sip, twilio, telnyx or vonage",
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sip => "sip",
+            Self::Twilio => "twilio",
+            Self::Telnyx => "telnyx",
+            Self::Vonage => "vonage",
         }
     }
 }

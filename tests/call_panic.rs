@@ -126,6 +126,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         to: "+15550002000".into(),
         context: None,
         permit: None,
+        machine_detection: Default::default(),
     });
     let callee = SimulatedCallee {
         script,

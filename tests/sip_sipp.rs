@@ -143,6 +143,7 @@ fn outbound_call(id: &str) -> OutboundCall {
         to: "+15550999".into(),
         context: None,
         permit: None,
+        machine_detection: Default::default(),
     }
 }
 

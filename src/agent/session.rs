@@ -30,7 +30,7 @@ use crate::providers::llm::Brain;
 use crate::providers::stt::SpeechToText;
 use crate::providers::tts::TextToSpeech;
 use crate::store::{Scope, Store, StoreError};
-use crate::telephony::{CallLeg, LegCommand};
+use crate::telephony::{CallLeg, LegCommand, MachineDetection};
 
 /// The engine's shared services every call uses.
 pub struct CallServices {
@@ -77,6 +77,8 @@ pub struct CallRoute {
     /// The call's admission slot, held until the session ends (`None` for replays, which
     /// admission does not govern).
     pub permit: Option<Arc<CallPermit>>,
+    /// Outbound: answering-machine detection asked for on the request.
+    pub machine_detection: MachineDetection,
 }
 
 impl CallRoute {
@@ -90,6 +92,7 @@ impl CallRoute {
             pacing: Pacing::RealTime,
             started_at: None,
             permit: None,
+            machine_detection: MachineDetection::Off,
         }
     }
 }

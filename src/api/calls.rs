@@ -230,6 +230,7 @@ pub async fn outbound(
         to,
         context: body.context,
         permit: Some(Arc::new(permit)),
+        machine_detection: Default::default(),
     });
     Ok((StatusCode::CREATED, Json(call)))
 }

@@ -75,6 +75,8 @@ pub async fn replay_call(
         to: agent.phone_number.clone().unwrap_or_default(),
         direction: Direction::Inbound,
         parameters: Vec::new(),
+        carrier_detects_machine: false,
+        dtmf_out_of_band: false,
     };
     let (leg, mut leg_end) = leg_pair(info);
     let mut route = CallRoute::new(agent.id.clone(), scope.clone());
@@ -109,7 +111,7 @@ pub async fn replay_call(
             command = leg_end.commands.recv() => match command {
                 Some(LegCommand::Clear) => clears += 1,
                 Some(LegCommand::Hangup | LegCommand::Transfer(_)) => agent_done = true,
-                Some(LegCommand::Audio(_) | LegCommand::Mark(_)) => {}
+                Some(LegCommand::Audio(_) | LegCommand::Mark(_) | LegCommand::SendDtmf(_)) => {}
                 // The session has ended.
                 None => break,
             },

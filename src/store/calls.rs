@@ -11,7 +11,7 @@ use super::{
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
                        carrier_call_id, context, status, duration_seconds, sentiment, summary, \
                        tags, transcript, recording_path, latency, end_reason, outcome, \
-                       provider_failures, created_at, ended_at";
+                       provider_failures, answered_by, transferred_to, created_at, ended_at";
 
 /// Filters of `GET /v1/calls`.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +47,8 @@ impl Store {
             end_reason: None,
             outcome: Default::default(),
             provider_failures: Default::default(),
+            answered_by: None,
+            transferred_to: None,
             recording_url: None,
             transcript_url: String::new(),
             created_at: now,
@@ -55,7 +57,8 @@ impl Store {
         self.fill_urls(&mut call);
         let sql = format!(
             "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', $11, NULL, $11)"
+             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', NULL, NULL, $11, NULL, \
+             $11)"
         );
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -151,6 +154,46 @@ impl Store {
         let sql = "UPDATE calls SET status = $1, updated_at = $2 WHERE id = $3";
         let done = on_writer!(self, pool => sqlx::query(sql)
             .bind(status)
+            .bind(now_ts())
+            .bind(call_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// What answering-machine detection decided (`AnsweredBy::as_str`).
+    pub async fn set_call_answered_by(
+        &self,
+        call_id: &str,
+        answered_by: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "answered_by", answered_by)
+            .await
+    }
+
+    /// Where the call was transferred, written when the transfer is carried out.
+    pub async fn set_call_transferred_to(
+        &self,
+        call_id: &str,
+        target: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "transferred_to", target)
+            .await
+    }
+
+    async fn set_call_column(
+        &self,
+        call_id: &str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let sql = format!("UPDATE calls SET {column} = $1, updated_at = $2 WHERE id = $3");
+        let done = on_writer!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
             .bind(now_ts())
             .bind(call_id)
             .execute(pool)

@@ -175,6 +175,11 @@ pub struct CallRecord {
     #[sqlx(try_from = "String")]
     #[schema(value_type = Vec<ProviderFailure>)]
     pub provider_failures: JsonText<Vec<ProviderFailure>>,
+    /// Extension: who answered an outbound call with `machine_detection` (`human`, `machine`,
+    /// `fax`, `unknown`); `null` when detection did not run.
+    pub answered_by: Option<String>,
+    /// Extension: where the call was transferred (`transfer_call`); `null` when it was not.
+    pub transferred_to: Option<String>,
     /// Set by the store from the public URL; `null` until a recording exists.
     #[sqlx(skip)]
     pub recording_url: Option<String>,

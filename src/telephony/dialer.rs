@@ -21,6 +21,26 @@ pub struct OutboundCall {
     /// The admission slot the API took for this call; freed when the call (or its failed
     /// attempt) is dropped.
     pub permit: Option<Arc<CallPermit>>,
+    /// Answering-machine detection asked for on the request.
+    pub machine_detection: MachineDetection,
+}
+
+/// What an outbound call does about answering machines (the request's `machine_detection`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum MachineDetection {
+    /// No detection: the agent speaks as soon as the call is answered.
+    #[default]
+    Off,
+    /// Detect; on a machine, wait for the end of its greeting and leave this message.
+    LeaveMessage(String),
+    /// Detect; hang up on a machine.
+    HangUp,
+}
+
+impl MachineDetection {
+    pub fn is_on(&self) -> bool {
+        *self != MachineDetection::Off
+    }
 }
 
 /// Places outbound calls. Must return at once: the call proceeds in the background and reports

@@ -1,5 +1,6 @@
-//! The engine's `Dialer`: live calls go out through the SIP trunk; test-mode calls never leave
-//! the process and run against a simulated callee that answers and speaks.
+//! The engine's `Dialer`: live calls go out through the configured carrier (the SIP trunk,
+//! Twilio, Telnyx or Vonage); test-mode calls never leave the process and run against a
+//! simulated callee that answers and speaks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,9 @@ use super::simulated::{SimulatedCallee, run_callee, simulated_leg};
 use super::sip::service::SipDialer;
 use super::{Dialer, OutboundCall};
 use crate::agent::session::{CallRoute, CallServices, run_call};
+use crate::config::OutboundCarrier;
 use crate::providers::tts::{TextToSpeech, find_voice};
-use crate::store::Scope;
+use crate::store::{CallOutcome, Scope};
 
 /// What the simulated callee says when it picks up.
 const CALLEE_LINE: &str = "Hello, who is calling?";
@@ -23,15 +25,44 @@ pub struct EngineDialer {
 
 impl Dialer for EngineDialer {
     fn dial(&self, call: OutboundCall) {
-        if call.live {
-            self.sip.dial(call);
+        if !call.live {
+            tokio::spawn(simulate(self.services.clone(), call));
             return;
         }
-        tokio::spawn(simulate(self.services.clone(), call));
+        match self.services.config.outbound_carrier() {
+            Some(OutboundCarrier::Sip) => self.sip.dial(call),
+            Some(
+                carrier @ (OutboundCarrier::Twilio
+                | OutboundCarrier::Telnyx
+                | OutboundCarrier::Vonage),
+            ) => {
+                let reason = format!(
+                    "outbound calls through {} are not available yet",
+                    carrier.as_str()
+                );
+                tokio::spawn(unplaced(self.services.clone(), call, reason));
+            }
+            None => {
+                let reason = "no carrier places live outbound calls: set BOLTCALL_SIP_TRUNK, \
+                    BOLTCALL_TWILIO_ACCOUNT_SID and BOLTCALL_TWILIO_AUTH_TOKEN, \
+                    BOLTCALL_TELNYX_API_KEY and BOLTCALL_TELNYX_CONNECTION_ID, or \
+                    BOLTCALL_VONAGE_APPLICATION_ID and BOLTCALL_VONAGE_PRIVATE_KEY_PATH";
+                tokio::spawn(unplaced(self.services.clone(), call, reason.into()));
+            }
+        }
     }
 
     fn accepting(&self) -> bool {
         !self.services.drain.is_draining()
+    }
+}
+
+/// An outbound call that could not be placed: `failed`, with the reason as `end_reason`.
+pub(crate) async fn unplaced(services: Arc<CallServices>, call: OutboundCall, reason: String) {
+    tracing::error!(call_id = %call.call_id, "outbound call not placed: {reason}");
+    let outcome = CallOutcome::unanswered("failed", reason);
+    if let Err(e) = services.store.finish_call(&call.call_id, outcome).await {
+        tracing::error!(call_id = %call.call_id, "cannot record the unplaced call: {e}");
     }
 }
 
@@ -49,6 +80,7 @@ async fn simulate(services: Arc<CallServices>, call: OutboundCall) {
     route.call_id = Some(call.call_id.clone());
     route.context = call.context.clone();
     route.permit = call.permit.clone();
+    route.machine_detection = call.machine_detection.clone();
     let callee = SimulatedCallee {
         script,
         listen_for: CALLEE_LISTENS_FOR,

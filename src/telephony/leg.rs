@@ -37,6 +37,37 @@ pub struct LegInfo {
     pub direction: Direction,
     /// Extra parameters the carrier passed (Twilio `customParameters`, SIP headers).
     pub parameters: Vec<(String, String)>,
+    /// The carrier runs answering-machine detection on this call and reports its verdict as
+    /// `LegEvent::AnsweredBy`; otherwise a call that asked for detection runs the engine's own.
+    pub carrier_detects_machine: bool,
+    /// The transport sends `LegCommand::SendDtmf` out of band (RFC 4733 negotiated); otherwise
+    /// the session plays digits in band, as tones in the agent's audio.
+    pub dtmf_out_of_band: bool,
+}
+
+/// Who answered an outbound call, as answering-machine detection decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnsweredBy {
+    Human,
+    /// A machine whose greeting is still playing.
+    Machine,
+    /// A machine whose greeting has ended (beep or silence): a message can be left now.
+    MachineGreetingEnded,
+    Fax,
+    /// Detection could not decide.
+    Unknown,
+}
+
+impl AnsweredBy {
+    /// The call record's `answered_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnsweredBy::Human => "human",
+            AnsweredBy::Machine | AnsweredBy::MachineGreetingEnded => "machine",
+            AnsweredBy::Fax => "fax",
+            AnsweredBy::Unknown => "unknown",
+        }
+    }
 }
 
 /// Transport → session.
@@ -50,6 +81,8 @@ pub enum LegEvent {
     Dtmf(char),
     /// The carrier confirmed it played everything up to the mark of this name.
     Mark(String),
+    /// The carrier's answering-machine detection decided (`LegInfo::carrier_detects_machine`).
+    AnsweredBy(AnsweredBy),
     /// The far end hung up or the transport died; no more events follow.
     Hangup(HangupReason),
 }
@@ -65,8 +98,10 @@ pub enum LegCommand {
     Mark(String),
     /// Drop whatever agent audio the carrier still buffers (barge-in).
     Clear,
-    /// Blind-transfer the caller (SIP REFER) to this target.
+    /// Transfer the caller to this target (SIP REFER, the carrier's REST API on streams).
     Transfer(String),
+    /// Send these DTMF digits out of band (only when `LegInfo::dtmf_out_of_band`).
+    SendDtmf(String),
     /// End the call from our side.
     Hangup,
 }

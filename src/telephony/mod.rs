@@ -8,5 +8,7 @@ pub mod simulated;
 pub mod sip;
 pub mod twilio;
 
-pub use dialer::{Dialer, OutboundCall};
-pub use leg::{CallLeg, Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair};
+pub use dialer::{Dialer, MachineDetection, OutboundCall};
+pub use leg::{
+    AnsweredBy, CallLeg, Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair,
+};

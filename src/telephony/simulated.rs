@@ -86,6 +86,8 @@ pub fn simulated_leg(call: &OutboundCall) -> (CallLeg, LegEnd) {
         to: call.to.clone(),
         direction: Direction::Outbound,
         parameters: Vec::new(),
+        carrier_detects_machine: false,
+        dtmf_out_of_band: false,
     })
 }
 
@@ -159,7 +161,7 @@ pub async fn run_callee(
                 Some(LegCommand::Mark(name)) => {
                     let _ = leg.events.send(LegEvent::Mark(name)).await;
                 }
-                Some(LegCommand::Clear) => {}
+                Some(LegCommand::Clear | LegCommand::SendDtmf(_)) => {}
                 // A transfer leaves this leg, exactly as a hang-up does.
                 Some(LegCommand::Transfer(_)) | Some(LegCommand::Hangup) | None => {
                     report.agent_hung_up = true;
@@ -188,6 +190,7 @@ mod tests {
             to: "+15550999".into(),
             context: Some("remind about the appointment".into()),
             permit: None,
+            machine_detection: Default::default(),
         }
     }
 

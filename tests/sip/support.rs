@@ -190,7 +190,7 @@ pub async fn run_test_call(mut leg: CallLeg, call: TestCall) {
                     }
                 }
                 Some(LegEvent::Dtmf(d)) => seen.digits.push(d),
-                Some(LegEvent::Mark(_)) => {}
+                Some(LegEvent::Mark(_) | LegEvent::AnsweredBy(_)) => {}
                 Some(LegEvent::Hangup(reason)) => {
                     seen.hangup = Some(reason);
                     break;

@@ -251,6 +251,9 @@ impl Call {
             Some(LegEvent::Dtmf(digit)) => self.turn.handle(now, TurnInput::Dtmf(digit)),
             // Playout is tracked by the pacer's own marks; carrier marks are informational.
             Some(LegEvent::Mark(name)) => tracing::trace!(%name, "carrier mark"),
+            Some(LegEvent::AnsweredBy(answered_by)) => {
+                tracing::info!(call_id = %self.call_id, ?answered_by, "answering-machine detection");
+            }
             Some(LegEvent::Hangup(reason)) => {
                 self.hangup = Some(reason);
                 self.turn.handle(now, TurnInput::Hangup);
@@ -452,6 +455,11 @@ impl Call {
                 TurnAction::Transfer { target } => {
                     // Whatever the brain says, a caller goes only where the operator allows.
                     let command = if is_allowed_transfer(&self.transfer_targets, &target) {
+                        let store = &self.services.store;
+                        if let Err(e) = store.set_call_transferred_to(&self.call_id, &target).await
+                        {
+                            tracing::error!(call_id = %self.call_id, "cannot record the transfer: {e}");
+                        }
                         LegCommand::Transfer(target)
                     } else {
                         tracing::warn!(call_id = %self.call_id, %target, "transfer to an unconfigured target refused; hanging up");

@@ -206,6 +206,9 @@ async fn bridge_loop(
                     let _ = leg.events.try_send(LegEvent::Mark(name));
                 }
                 Some(LegCommand::Clear) => {}
+                Some(LegCommand::SendDtmf(digits)) => {
+                    tracing::warn!(%digits, "RFC 4733 DTMF out is not sent yet");
+                }
                 Some(LegCommand::Transfer(target)) => {
                     let _ = exits.send(BridgeExit::Transfer(target)).await;
                 }

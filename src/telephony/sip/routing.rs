@@ -92,6 +92,7 @@ impl CallHandler for StoreRouting {
         route.call_id = Some(call.call_id);
         route.context = call.context;
         route.permit = call.permit;
+        route.machine_detection = call.machine_detection;
         (self.run)(leg, route);
     }
 }
@@ -130,6 +131,8 @@ mod tests {
             to: to.into(),
             direction: Direction::Inbound,
             parameters: Vec::new(),
+            carrier_detects_machine: false,
+            dtmf_out_of_band: false,
         }
     }
 
@@ -207,6 +210,7 @@ mod tests {
             to: "+15550999".into(),
             context: None,
             permit: None,
+            machine_detection: Default::default(),
         };
         routing.outbound_status(
             &outbound,

@@ -600,6 +600,8 @@ impl Worker {
                     to: call.to.clone(),
                     direction: Direction::Inbound,
                     parameters: call.parameters.clone(),
+                    carrier_detects_machine: false,
+                    dtmf_out_of_band: false,
                 };
                 let routing = self.handler.route(info.clone());
                 let commands = self.commands.clone();
@@ -672,6 +674,8 @@ impl Worker {
                     to: pending.call.to.clone(),
                     direction: Direction::Outbound,
                     parameters: Vec::new(),
+                    carrier_detects_machine: false,
+                    dtmf_out_of_band: false,
                 };
                 let (leg, leg_end) = leg_pair(info);
                 let trunk_ip = self.endpoint.peer_ip(&call_id).unwrap_or(media.remote.ip());

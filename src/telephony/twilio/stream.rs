@@ -150,6 +150,8 @@ async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&s
         to,
         direction: Direction::Inbound,
         parameters: start.custom_parameters.clone(),
+        carrier_detects_machine: false,
+        dtmf_out_of_band: false,
     };
     let (leg, leg_end) = leg_pair(info);
     let mut route = CallRoute::new(agent.id.clone(), scope);
@@ -246,6 +248,10 @@ async fn shuttle(
                     },
                     Some(LegCommand::Mark(name)) => protocol::mark(sid, &name),
                     Some(LegCommand::Clear) => protocol::clear(sid),
+                    Some(LegCommand::SendDtmf(digits)) => {
+                        tracing::warn!(%sid, %digits, "out-of-band DTMF is not available on twilio streams");
+                        continue;
+                    }
                     Some(LegCommand::Transfer(target)) => {
                         // Media Streams cannot redirect a call; only Twilio's REST API can.
                         tracing::warn!(%sid, %target, "transfer is not supported on twilio streams; hanging up");
