@@ -35,6 +35,18 @@ pub enum Command {
     Models(ModelsCommand),
     /// Replay a recorded fixture call through the whole pipeline and print a JSON report.
     Replay(ReplayArgs),
+    /// Create an API key and print the operator console link that signs in with it.
+    Console(ConsoleArgs),
+}
+
+#[derive(Args)]
+pub struct ConsoleArgs {
+    /// Workspace the key belongs to (created when new).
+    #[arg(long, default_value = "default")]
+    pub workspace: String,
+    /// Make a live key (sk_live_…) instead of a test key.
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Args)]
@@ -129,6 +141,9 @@ pub fn main() -> ExitCode {
                     .await
                     .map(|_| ExitCode::SUCCESS)
             }
+            Command::Console(args) => crate::console::cli::run(&config, &args.workspace, args.live)
+                .await
+                .map(|_| ExitCode::SUCCESS),
             Command::Replay(args) => {
                 let pacing = if args.stepped {
                     crate::replay::Pacing::Stepped

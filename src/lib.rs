@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod http_serve;
 pub mod messaging;

@@ -73,7 +73,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             });
         }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
-    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
+    let app = crate::api::router(api.clone())
+        .merge(crate::telephony::twilio::router(services))
+        .merge(crate::console::router());
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

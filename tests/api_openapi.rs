@@ -262,6 +262,7 @@ async fn every_endpoint_answers_as_documented() {
                 end_reason: None,
                 outcome: None,
                 provider_failures: Vec::new(),
+                tool_calls: Vec::new(),
             },
         )
         .await

@@ -135,6 +135,7 @@ async fn calls_from_the_call_path_are_listed_with_transcript_latency_and_recordi
                 end_reason: Some("caller hung up".into()),
                 outcome: None,
                 provider_failures: Vec::new(),
+                tool_calls: Vec::new(),
             },
         )
         .await

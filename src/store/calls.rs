@@ -11,7 +11,7 @@ use super::{
 const COLUMNS: &str = "id, workspace_id, live, agent_id, direction, caller, to_number, \
                        carrier_call_id, context, status, duration_seconds, sentiment, summary, \
                        tags, transcript, recording_path, latency, end_reason, outcome, \
-                       provider_failures, answered_by, transferred_to, created_at, ended_at";
+                       provider_failures, tool_calls, answered_by, transferred_to, created_at, ended_at";
 
 /// Filters of `GET /v1/calls`.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +47,7 @@ impl Store {
             end_reason: None,
             outcome: Default::default(),
             provider_failures: Default::default(),
+            tool_calls: Default::default(),
             answered_by: None,
             transferred_to: None,
             recording_url: None,
@@ -57,8 +58,8 @@ impl Store {
         self.fill_urls(&mut call);
         let sql = format!(
             "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', NULL, NULL, $11, NULL, \
-             $11)"
+             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', '[]', NULL, NULL, \
+             $11, NULL, $11)"
         );
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -225,6 +226,7 @@ impl Store {
         call.end_reason = outcome.end_reason;
         call.outcome = super::JsonText(outcome.outcome);
         call.provider_failures = super::JsonText(outcome.provider_failures);
+        call.tool_calls = super::JsonText(outcome.tool_calls);
         call.ended_at = Some(format_ts(outcome.ended_at));
         self.fill_urls(&mut call);
         let event = if call.status == "missed" {
@@ -237,7 +239,7 @@ impl Store {
         let sql = "UPDATE calls SET status = $1, duration_seconds = $2, transcript = $3, \
                    summary = $4, sentiment = $5, tags = $6, recording_path = $7, latency = $8, \
                    end_reason = $9, ended_at = $10, updated_at = $11, outcome = $12, \
-                   provider_failures = $13 WHERE id = $14";
+                   provider_failures = $13, tool_calls = $14 WHERE id = $15";
         let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
                            DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
@@ -257,6 +259,7 @@ impl Store {
                 .bind(now_ts())
                 .bind(to_json_text(&call.outcome))
                 .bind(to_json_text(&call.provider_failures))
+                .bind(to_json_text(&call.tool_calls))
                 .bind(&call.id)
                 .execute(&mut *tx)
                 .await?;

@@ -129,6 +129,18 @@ pub struct ProviderFailure {
     pub heard_instead: String,
 }
 
+/// A tool the agent ran during a call (extension of the published call record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ToolCallEntry {
+    /// `book_appointment`, `transfer_call`, an operator tool's name, ….
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    /// What the tool answered, as the agent saw it (errors included).
+    #[schema(value_type = Object)]
+    pub result: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct CallRecord {
     pub id: String,
@@ -175,6 +187,10 @@ pub struct CallRecord {
     #[sqlx(try_from = "String")]
     #[schema(value_type = Vec<ProviderFailure>)]
     pub provider_failures: JsonText<Vec<ProviderFailure>>,
+    /// Extension: the tools the agent ran, in order, with their arguments and results.
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<ToolCallEntry>)]
+    pub tool_calls: JsonText<Vec<ToolCallEntry>>,
     /// Extension: who answered an outbound call with `machine_detection` (`human`, `machine`,
     /// `fax`, `unknown`); `null` when detection did not run.
     pub answered_by: Option<String>,
@@ -330,6 +346,7 @@ pub struct CallOutcome {
     pub end_reason: Option<String>,
     pub outcome: Option<Outcome>,
     pub provider_failures: Vec<ProviderFailure>,
+    pub tool_calls: Vec<ToolCallEntry>,
 }
 
 impl CallOutcome {
@@ -348,6 +365,7 @@ impl CallOutcome {
             end_reason: Some(end_reason.into()),
             outcome: None,
             provider_failures: Vec::new(),
+            tool_calls: Vec::new(),
         }
     }
 }

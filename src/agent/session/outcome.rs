@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use super::{CallReport, CallServices};
-use crate::agent::turn::{TranscriptTurn, TurnMachine, latency_report};
+use crate::agent::turn::{ToolCallRecord, TranscriptTurn, TurnMachine, latency_report};
 use crate::analysis::{BusinessHours, CallFacts, Line, analyze_call};
 use crate::providers::llm::Role;
-use crate::store::{CallOutcome, ProviderFailure, TranscriptEntry};
+use crate::store::{CallOutcome, ProviderFailure, ToolCallEntry, TranscriptEntry};
 use crate::telephony::HangupReason;
 
 /// What a call left when it ended, for its record.
@@ -72,6 +72,7 @@ pub(super) async fn finish(
         end_reason: Some(end_reason.clone()),
         outcome: analysis.outcome.clone(),
         provider_failures: provider_failures.to_vec(),
+        tool_calls: turn.tool_calls().iter().map(tool_call_entry).collect(),
     };
     if let Err(e) = services.store.finish_call(call_id, outcome).await {
         tracing::error!(%call_id, "cannot write the finished call: {e}");
@@ -102,6 +103,15 @@ pub(super) fn transcript_entry(t: &TranscriptTurn) -> TranscriptEntry {
         text: t.text.clone(),
         start_ms: t.start_ms,
         end_ms: t.end_ms,
+    }
+}
+
+/// A tool call as the call record stores it.
+fn tool_call_entry(call: &ToolCallRecord) -> ToolCallEntry {
+    ToolCallEntry {
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+        result: call.result.clone(),
     }
 }
 

@@ -138,6 +138,7 @@ async fn finish_from_journal(
         end_reason: Some(reason.into()),
         outcome: analysis.outcome,
         provider_failures: Vec::new(),
+        tool_calls: Vec::new(),
     };
     store.finish_call(&call.id, outcome).await
 }
