@@ -58,9 +58,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         drain: drain.clone(),
     });
     let sip = start_sip(&config, &services).await?;
+    let twilio = crate::telephony::twilio::TwilioCalls::from_config(&config);
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         services: services.clone(),
+        twilio: twilio.clone(),
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
@@ -73,7 +75,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             });
         }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
-    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
+    let app = crate::api::router(api.clone())
+        .merge(crate::telephony::twilio::router_with(services, twilio));
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
