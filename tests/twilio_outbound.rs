@@ -85,10 +85,13 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
         .await
         .unwrap()
         .with_public_url(&base);
-    let scope = Scope {
-        workspace_id: "default".into(),
-        live: true,
-    };
+    let key = store.create_key("default", Plan::Pro, true).await.unwrap().secret;
+    let scope = store
+        .authenticate(&key)
+        .await
+        .unwrap()
+        .expect("the key just made")
+        .scope();
     let agent = store
         .create_agent(
             &scope,
@@ -106,7 +109,6 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
         )
         .await
         .unwrap();
-    let key = store.create_key("default", Plan::Pro, true).await.unwrap().secret;
     let (stt, tts, brain): (
         Arc<dyn boltcall::providers::stt::SpeechToText>,
         Arc<dyn TextToSpeech>,
@@ -181,8 +183,9 @@ impl Engine {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201);
+        let status = response.status();
         let call: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{call}");
         assert_eq!(call["status"], "ringing");
         call["id"].as_str().unwrap().to_string()
     }
