@@ -8,11 +8,11 @@
 #[path = "common/scripted_stt.rs"]
 mod scripted_stt;
 #[allow(dead_code)]
-#[path = "carrier_fakes/twilio_rest.rs"]
-mod twilio_rest;
-#[allow(dead_code)]
 #[path = "common/twilio_caller.rs"]
 mod twilio_caller;
+#[allow(dead_code)]
+#[path = "carrier_fakes/twilio_rest.rs"]
+mod twilio_rest;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,11 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
         .await
         .unwrap()
         .with_public_url(&base);
-    let key = store.create_key("default", Plan::Pro, true).await.unwrap().secret;
+    let key = store
+        .create_key("default", Plan::Pro, true)
+        .await
+        .unwrap()
+        .secret;
     let scope = store
         .authenticate(&key)
         .await
@@ -120,7 +124,9 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
             boltcall::providers::llm::build_brain(&config),
         ),
         Pipeline::Transfers => (
-            Arc::new(scripted_stt::ScriptedStt("put me through to the front desk")),
+            Arc::new(scripted_stt::ScriptedStt(
+                "put me through to the front desk",
+            )),
             Arc::new(ToneTts),
             Arc::new(TransferBrain),
         ),
@@ -222,7 +228,10 @@ impl Engine {
 fn assert_callbacks_accepted(log: &Log) {
     assert!(!log.callbacks.is_empty());
     for (what, status) in &log.callbacks {
-        assert!((200..300).contains(status), "{what} answered {status}: {log:?}");
+        assert!(
+            (200..300).contains(status),
+            "{what} answered {status}: {log:?}"
+        );
     }
 }
 
@@ -255,7 +264,11 @@ async fn an_answered_call_runs_the_offline_pipeline_and_is_hung_up_through_rest(
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
-    assert_eq!(Log::field(create, "MachineDetection"), None, "nobody asked for AMD");
+    assert_eq!(
+        Log::field(create, "MachineDetection"),
+        None,
+        "nobody asked for AMD"
+    );
     assert_eq!(log.unauthorized, 0);
     assert_callbacks_accepted(&log);
 
@@ -271,7 +284,11 @@ async fn an_answered_call_runs_the_offline_pipeline_and_is_hung_up_through_rest(
     assert_eq!(call.direction, "outbound");
     assert_eq!(call.to, CALLEE_PHONE);
     assert_eq!(call.transcript[0].role, "agent");
-    assert!(call.transcript[0].text.contains("Ava"), "{:?}", call.transcript);
+    assert!(
+        call.transcript[0].text.contains("Ava"),
+        "{:?}",
+        call.transcript
+    );
     // Twilio's `completed` came after the session had written the call: one event.
     assert_eq!(engine.completed_events(&call_id).await, 1);
 }
@@ -284,7 +301,10 @@ async fn unanswered(callee: Callee, status: &str, reason: &str) {
     assert_eq!(call.status, status);
     assert_eq!(call.end_reason.as_deref(), Some(reason));
     assert_eq!(call.duration_seconds, Some(0));
-    assert!(call.carrier_call_id.is_some_and(|sid| sid.starts_with("CA")));
+    assert!(
+        call.carrier_call_id
+            .is_some_and(|sid| sid.starts_with("CA"))
+    );
     assert!(log.updates.is_empty() && !log.stream_ended);
     assert_eq!(engine.completed_events(&call_id).await, 1);
 }
@@ -313,7 +333,12 @@ async fn a_call_twilio_refuses_fails_with_twilios_reason() {
     let call_id = engine.call_out().await;
     let mut call = None;
     for _ in 0..200 {
-        let c = engine.store.get_call_by_id(&call_id).await.unwrap().unwrap();
+        let c = engine
+            .store
+            .get_call_by_id(&call_id)
+            .await
+            .unwrap()
+            .unwrap();
         if c.ended_at.is_some() {
             call = Some(c);
             break;
@@ -367,7 +392,10 @@ async fn post_status(engine: &Engine, call_id: &str, status: &str, sign_with: &s
     reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature::compute(sign_with, &url, &params))
+        .header(
+            "x-twilio-signature",
+            signature::compute(sign_with, &url, &params),
+        )
         .body(serde_urlencoded::to_string(&params).unwrap())
         .send()
         .await
@@ -386,27 +414,52 @@ async fn status_callbacks_need_twilios_signature() {
     let url = format!("{}/carrier/twilio/status?call_id={other}", engine.base);
     let params = vec![("CallStatus".to_string(), "busy".to_string())];
     let replayed = reqwest::Client::new()
-        .post(format!("{}/carrier/twilio/status?call_id={call_id}", engine.base))
+        .post(format!(
+            "{}/carrier/twilio/status?call_id={call_id}",
+            engine.base
+        ))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature::compute(AUTH_TOKEN, &url, &params))
+        .header(
+            "x-twilio-signature",
+            signature::compute(AUTH_TOKEN, &url, &params),
+        )
         .body(serde_urlencoded::to_string(&params).unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(replayed.status(), 403);
-    let call = engine.store.get_call_by_id(&call_id).await.unwrap().unwrap();
+    let call = engine
+        .store
+        .get_call_by_id(&call_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(call.status, "ringing");
     assert!(call.ended_at.is_none());
     assert_eq!(engine.completed_events(&call_id).await, 0);
     // Signed by Twilio, the same callback ends the call, once however often it is posted.
-    assert_eq!(post_status(&engine, &call_id, "busy", AUTH_TOKEN).await, 204);
-    assert_eq!(post_status(&engine, &call_id, "busy", AUTH_TOKEN).await, 204);
-    let call = engine.store.get_call_by_id(&call_id).await.unwrap().unwrap();
+    assert_eq!(
+        post_status(&engine, &call_id, "busy", AUTH_TOKEN).await,
+        204
+    );
+    assert_eq!(
+        post_status(&engine, &call_id, "busy", AUTH_TOKEN).await,
+        204
+    );
+    let call = engine
+        .store
+        .get_call_by_id(&call_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(call.status, "busy");
     assert_eq!(engine.completed_events(&call_id).await, 1);
     // The AMD callback is signed the same way.
     let amd = reqwest::Client::new()
-        .post(format!("{}/carrier/twilio/amd?call_id={other}", engine.base))
+        .post(format!(
+            "{}/carrier/twilio/amd?call_id={other}",
+            engine.base
+        ))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", "AAAA")
         .body("AnsweredBy=human")
@@ -436,7 +489,12 @@ async fn an_outbound_stream_needs_the_token_of_its_own_call_once() {
     let call_id = engine.call_out().await;
     // Wait for Twilio's own stream to have started the session.
     for _ in 0..200 {
-        let call = engine.store.get_call_by_id(&call_id).await.unwrap().unwrap();
+        let call = engine
+            .store
+            .get_call_by_id(&call_id)
+            .await
+            .unwrap()
+            .unwrap();
         if call.status == "in-progress" {
             break;
         }
@@ -475,7 +533,10 @@ async fn an_outbound_stream_needs_the_token_of_its_own_call_once() {
             p
         },
     ] {
-        assert!(!heard_agent_before_close(start(forged.clone()).await).await, "{forged}");
+        assert!(
+            !heard_agent_before_close(start(forged.clone()).await).await,
+            "{forged}"
+        );
     }
     let (call, log) = engine.finished(&call_id).await;
     assert_eq!(call.status, "completed");
@@ -497,14 +558,21 @@ async fn an_amd_verdict_is_asked_for_and_accepted() {
     let call_id = place_with_detection(&engine).await;
     let (call, log) = engine.finished(&call_id).await;
     let create = &log.creates[0];
-    assert_eq!(Log::field(create, "MachineDetection"), Some("DetectMessageEnd"));
+    assert_eq!(
+        Log::field(create, "MachineDetection"),
+        Some("DetectMessageEnd")
+    );
     assert_eq!(Log::field(create, "AsyncAmd"), Some("true"));
     assert_eq!(
         Log::field(create, "AsyncAmdStatusCallback"),
         Some(format!("{}/carrier/twilio/amd?call_id={call_id}", engine.base).as_str())
     );
     assert_callbacks_accepted(&log);
-    assert!(log.callbacks.iter().any(|(what, _)| what == "machine_end_beep"));
+    assert!(
+        log.callbacks
+            .iter()
+            .any(|(what, _)| what == "machine_end_beep")
+    );
     assert_eq!(call.status, "completed");
 }
 
@@ -566,7 +634,11 @@ async fn transfer_call_redirects_the_live_call_to_the_desk() {
         twiml.ends_with(&format!("<Response><Dial>{DESK}</Dial></Response>")),
         "{twiml}"
     );
-    assert_eq!(Log::field(&log.updates[0].1, "Status"), None, "transferred, not hung up");
+    assert_eq!(
+        Log::field(&log.updates[0].1, "Status"),
+        None,
+        "transferred, not hung up"
+    );
     assert_eq!(call.transferred_to.as_deref(), Some(DESK));
     assert_eq!(call.end_reason.as_deref(), Some("transferred"));
     assert_eq!(engine.completed_events(&call_id).await, 1);
@@ -624,7 +696,9 @@ impl BrainSession for TransferBrain {
         let spoke = history.last().is_some_and(|m| m.role == Role::Caller);
         tokio::spawn(async move {
             if spoke {
-                let _ = tx.send(BrainEvent::Text("Putting you through.".into())).await;
+                let _ = tx
+                    .send(BrainEvent::Text("Putting you through.".into()))
+                    .await;
                 let _ = tx
                     .send(BrainEvent::Transfer {
                         target: DESK.into(),
@@ -651,7 +725,12 @@ async fn a_call_is_finished_once() {
         engine.store.finish_call(&call_id, late).await,
         Err(boltcall::store::StoreError::Conflict(_))
     ));
-    let call = engine.store.get_call_by_id(&call_id).await.unwrap().unwrap();
+    let call = engine
+        .store
+        .get_call_by_id(&call_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(call.status, "completed");
     assert_eq!(call.duration_seconds, Some(90));
     assert_eq!(engine.completed_events(&call_id).await, 1);

@@ -134,8 +134,8 @@ impl FakeTwilio {
             if over {
                 return log;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.shared.done.notified())
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), self.shared.done.notified()).await;
         }
         panic!("the call never ended: {:?}", self.log());
     }
@@ -209,7 +209,11 @@ async fn create(
     }
     for required in ["To", "From", "Twiml", "StatusCallback"] {
         if Log::field(&form, required).is_none() {
-            return error(400, 21201, &format!("Missing required parameter {required}."));
+            return error(
+                400,
+                21201,
+                &format!("Missing required parameter {required}."),
+            );
         }
     }
     let sid = format!(
@@ -318,7 +322,12 @@ fn status_params(sid: &str, form: &[(String, String)], status: &str) -> Vec<(Str
 }
 
 /// What Twilio and the callee do with a created call.
-async fn run_call(shared: Arc<Shared>, sid: String, form: Vec<(String, String)>, ended: Arc<Notify>) {
+async fn run_call(
+    shared: Arc<Shared>,
+    sid: String,
+    form: Vec<(String, String)>,
+    ended: Arc<Notify>,
+) {
     let status_url = Log::field(&form, "StatusCallback").unwrap().to_string();
     let post_status = |status: &'static str, extra: Vec<(String, String)>| {
         let shared = shared.clone();
@@ -359,7 +368,9 @@ async fn run_call(shared: Arc<Shared>, sid: String, form: Vec<(String, String)>,
         .await
         .expect("the engine accepts Twilio's stream handshake");
     let mut caller = Caller::start(ws, &sid, parameters).await;
-    if let (Some(verdict), Some(amd_url)) = (answered_by, Log::field(&form, "AsyncAmdStatusCallback")) {
+    if let (Some(verdict), Some(amd_url)) =
+        (answered_by, Log::field(&form, "AsyncAmdStatusCallback"))
+    {
         let params: Vec<(String, String)> = [
             ("AccountSid", ACCOUNT_SID),
             ("CallSid", sid.as_str()),

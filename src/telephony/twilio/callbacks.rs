@@ -32,20 +32,35 @@ impl Callback {
     }
 }
 
-/// Parses and authenticates a callback; the refusal to answer otherwise.
+/// Why a callback is turned away.
+enum Refusal {
+    /// No auth token and no development flag: the endpoints serve nobody.
+    Unconfigured,
+    Status(StatusCode, &'static str),
+}
+
+impl Refusal {
+    fn into_response(self, endpoint: &str) -> Response {
+        match self {
+            Refusal::Unconfigured => unconfigured(endpoint),
+            Refusal::Status(status, message) => (status, message).into_response(),
+        }
+    }
+}
+
+/// Parses and authenticates a callback.
 fn accept(
     state: &TwilioState,
-    endpoint: &str,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Callback, Response> {
+) -> Result<Callback, Refusal> {
     let token = match state.auth() {
         Auth::Token(token) => Some(token),
         Auth::Unsigned => None,
-        Auth::Unconfigured => return Err(unconfigured(endpoint)),
+        Auth::Unconfigured => return Err(Refusal::Unconfigured),
     };
-    let bad = |message: &'static str| (StatusCode::BAD_REQUEST, message).into_response();
+    let bad = |message: &'static str| Refusal::Status(StatusCode::BAD_REQUEST, message);
     let params = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
         .map_err(|_| bad("expected a form-encoded Twilio callback"))?;
     if let Some(token) = token
@@ -57,7 +72,10 @@ fn accept(
             &params,
         )
     {
-        return Err((StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response());
+        return Err(Refusal::Status(
+            StatusCode::FORBIDDEN,
+            "invalid X-Twilio-Signature",
+        ));
     }
     let call_id = uri
         .query()
@@ -75,9 +93,9 @@ pub(crate) async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let callback = match accept(&state, "status", &uri, &headers, &body) {
+    let callback = match accept(&state, &uri, &headers, &body) {
         Ok(callback) => callback,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response("status"),
     };
     let call_id = callback.call_id.as_str();
     let call_status = callback.param("CallStatus");
@@ -171,9 +189,9 @@ pub(crate) async fn amd(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let callback = match accept(&state, "amd", &uri, &headers, &body) {
+    let callback = match accept(&state, &uri, &headers, &body) {
         Ok(callback) => callback,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response("amd"),
     };
     let call_id = callback.call_id.as_str();
     let Some(verdict) = answered_by(callback.param("AnsweredBy")) else {
@@ -212,7 +230,11 @@ mod tests {
     fn every_answered_by_value_twilio_sends_is_understood() {
         assert_eq!(answered_by("human"), Some(AnsweredBy::Human));
         assert_eq!(answered_by("machine_start"), Some(AnsweredBy::Machine));
-        for end in ["machine_end_beep", "machine_end_silence", "machine_end_other"] {
+        for end in [
+            "machine_end_beep",
+            "machine_end_silence",
+            "machine_end_other",
+        ] {
             assert_eq!(answered_by(end), Some(AnsweredBy::MachineGreetingEnded));
         }
         assert_eq!(answered_by("fax"), Some(AnsweredBy::Fax));

@@ -81,8 +81,7 @@ fn stream_twiml(config: &Config, auth_token: &str, call: &OutboundCall) -> Strin
 
 async fn place(calls: Arc<TwilioCalls>, services: Arc<CallServices>, call: OutboundCall) {
     let config = services.config.clone();
-    let (Some(rest), Some(auth_token)) = (calls.rest(), config.twilio_auth_token.as_deref())
-    else {
+    let (Some(rest), Some(auth_token)) = (calls.rest(), config.twilio_auth_token.as_deref()) else {
         let reason = "outbound calls through twilio need BOLTCALL_TWILIO_ACCOUNT_SID and \
                       BOLTCALL_TWILIO_AUTH_TOKEN";
         unplaced(services, call, reason.into()).await;
@@ -106,7 +105,11 @@ async fn place(calls: Arc<TwilioCalls>, services: Arc<CallServices>, call: Outbo
         Ok(call_sid) => {
             tracing::info!(%call_id, %call_sid, to = %request.to, "twilio is placing the call");
             calls.placed.set_call_sid(&call_id, &call_sid);
-            if let Err(e) = services.store.set_call_carrier_id(&call_id, &call_sid).await {
+            if let Err(e) = services
+                .store
+                .set_call_carrier_id(&call_id, &call_sid)
+                .await
+            {
                 tracing::error!(%call_id, "cannot record the call's CallSid: {e}");
             }
         }

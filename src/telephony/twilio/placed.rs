@@ -96,7 +96,11 @@ impl PlacedCalls {
     pub fn take(&self, call_id: &str, call_sid: &str) -> Option<OutboundCall> {
         let mut calls = self.lock();
         let placed = calls.get_mut(call_id)?;
-        if placed.call_sid.as_deref().is_some_and(|sid| sid != call_sid) {
+        if placed
+            .call_sid
+            .as_deref()
+            .is_some_and(|sid| sid != call_sid)
+        {
             return None;
         }
         placed.call_sid = Some(call_sid.to_string());
@@ -204,7 +208,9 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         assert_eq!(placed.attach("call_1", tx), None);
         match placed.verdict("call_1", AnsweredBy::Human) {
-            Verdict::Deliver(events) => events.try_send(LegEvent::AnsweredBy(AnsweredBy::Human)).unwrap(),
+            Verdict::Deliver(events) => events
+                .try_send(LegEvent::AnsweredBy(AnsweredBy::Human))
+                .unwrap(),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
@@ -227,11 +233,17 @@ mod tests {
         assert!(placed.take("call_1", "CA1").is_some());
         assert!(!placed.is_waiting("call_1"));
         assert!(placed.take("call_1", "CA1").is_none(), "a second stream");
-        assert!(placed.take("call_2", "CA9").is_none(), "another Twilio call");
+        assert!(
+            placed.take("call_2", "CA9").is_none(),
+            "another Twilio call"
+        );
         assert!(matches!(placed.end("call_1"), Ending::Streaming));
         assert!(matches!(placed.end("call_2"), Ending::Unstarted(c) if c.call_id == "call_2"));
         assert!(matches!(placed.end("call_2"), Ending::Unknown));
-        assert!(placed.take("call_2", "CA2").is_none(), "ended before its stream");
+        assert!(
+            placed.take("call_2", "CA2").is_none(),
+            "ended before its stream"
+        );
         placed.remove("call_1");
         assert_eq!(placed.len(), 0);
     }

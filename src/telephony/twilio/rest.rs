@@ -224,10 +224,18 @@ mod tests {
             .map(|(_, v)| v.as_str())
             .collect();
         assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
-        assert!(!form.iter().any(|(k, _)| k.contains("Amd") || *k == "MachineDetection"));
+        assert!(
+            !form
+                .iter()
+                .any(|(k, _)| k.contains("Amd") || *k == "MachineDetection")
+        );
         call.amd_callback = Some("https://e.example/carrier/twilio/amd?call_id=call_1".into());
         let form = call.form();
-        let get = |name: &str| form.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            form.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("MachineDetection"), Some("DetectMessageEnd"));
         assert_eq!(get("AsyncAmd"), Some("true"));
         assert_eq!(

@@ -155,7 +155,14 @@ mod tests {
     fn a_token_fits_only_its_own_call() {
         let token = mint(KEY, inbound("CA1"), "+15550001000", "+15550002000", 1_000);
         assert_eq!(
-            verify(KEY, &token, inbound("CA1"), "+15550001000", "+15550002000", 999),
+            verify(
+                KEY,
+                &token,
+                inbound("CA1"),
+                "+15550001000",
+                "+15550002000",
+                999
+            ),
             Ok(1_000)
         );
         for (sid, to, from) in [
@@ -169,44 +176,102 @@ mod tests {
             );
         }
         assert_eq!(
-            verify("other", &token, inbound("CA1"), "+15550001000", "+15550002000", 999),
+            verify(
+                "other",
+                &token,
+                inbound("CA1"),
+                "+15550001000",
+                "+15550002000",
+                999
+            ),
             Err(TokenError::Mismatch)
         );
         assert_eq!(
-            verify(KEY, &token, inbound("CA1"), "+15550001000", "+15550002000", 1_001),
+            verify(
+                KEY,
+                &token,
+                inbound("CA1"),
+                "+15550001000",
+                "+15550002000",
+                1_001
+            ),
             Err(TokenError::Expired)
         );
         // A later expiry grafted onto the old MAC does not verify.
         let (_, tag) = token.split_once('.').unwrap();
         let stretched = format!("9999999.{tag}");
         assert_eq!(
-            verify(KEY, &stretched, inbound("CA1"), "+15550001000", "+15550002000", 999),
+            verify(
+                KEY,
+                &stretched,
+                inbound("CA1"),
+                "+15550001000",
+                "+15550002000",
+                999
+            ),
             Err(TokenError::Mismatch)
         );
         for junk in ["", "x", "1.", ".abc", "1.!!!"] {
-            assert!(verify(KEY, junk, inbound("CA1"), "a", "b", 0).is_err(), "{junk:?}");
+            assert!(
+                verify(KEY, junk, inbound("CA1"), "a", "b", 0).is_err(),
+                "{junk:?}"
+            );
         }
     }
 
     #[test]
     fn inbound_and_outbound_tokens_do_not_stand_in_for_each_other() {
-        let out = mint(KEY, outbound("call_1"), "+15550002000", "+15550001000", 1_000);
+        let out = mint(
+            KEY,
+            outbound("call_1"),
+            "+15550002000",
+            "+15550001000",
+            1_000,
+        );
         assert_eq!(
-            verify(KEY, &out, outbound("call_1"), "+15550002000", "+15550001000", 10),
+            verify(
+                KEY,
+                &out,
+                outbound("call_1"),
+                "+15550002000",
+                "+15550001000",
+                10
+            ),
             Ok(1_000)
         );
         assert_eq!(
-            verify(KEY, &out, outbound("call_2"), "+15550002000", "+15550001000", 10),
+            verify(
+                KEY,
+                &out,
+                outbound("call_2"),
+                "+15550002000",
+                "+15550001000",
+                10
+            ),
             Err(TokenError::Mismatch)
         );
         // The same id as a CallSid: another domain, another MAC.
         assert_eq!(
-            verify(KEY, &out, inbound("call_1"), "+15550002000", "+15550001000", 10),
+            verify(
+                KEY,
+                &out,
+                inbound("call_1"),
+                "+15550002000",
+                "+15550001000",
+                10
+            ),
             Err(TokenError::Mismatch)
         );
         let inb = mint(KEY, inbound("CA1"), "+15550001000", "+15550002000", 1_000);
         assert_eq!(
-            verify(KEY, &inb, outbound("CA1"), "+15550001000", "+15550002000", 10),
+            verify(
+                KEY,
+                &inb,
+                outbound("CA1"),
+                "+15550001000",
+                "+15550002000",
+                10
+            ),
             Err(TokenError::Mismatch)
         );
     }
@@ -226,6 +291,10 @@ mod tests {
             Err(TokenError::Replayed("CA1".into()))
         );
         assert_eq!(used.claim(inbound("CA2"), 200, 150), Ok(()));
-        assert_eq!(used.seen.lock().unwrap().len(), 1, "CA1's claims expired at 100");
+        assert_eq!(
+            used.seen.lock().unwrap().len(),
+            1,
+            "CA1's claims expired at 100"
+        );
     }
 }

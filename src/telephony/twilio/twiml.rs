@@ -58,7 +58,9 @@ pub fn transfer(target: &str) -> String {
     } else {
         escape(target)
     };
-    format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{target_xml}</Dial></Response>"#)
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{target_xml}</Dial></Response>"#
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -106,11 +108,12 @@ mod tests {
 
     #[test]
     fn transfers_dial_numbers_and_sip_uris() {
-        assert!(transfer("+15550009999").ends_with("<Response><Dial>+15550009999</Dial></Response>"));
         assert!(
-            transfer("sip:desk@pbx.example.com?x=1&y=2")
-                .ends_with("<Response><Dial><Sip>sip:desk@pbx.example.com?x=1&amp;y=2</Sip></Dial></Response>")
+            transfer("+15550009999").ends_with("<Response><Dial>+15550009999</Dial></Response>")
         );
+        assert!(transfer("sip:desk@pbx.example.com?x=1&y=2").ends_with(
+            "<Response><Dial><Sip>sip:desk@pbx.example.com?x=1&amp;y=2</Sip></Dial></Response>"
+        ));
     }
 
     #[test]
