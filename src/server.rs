@@ -58,9 +58,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         drain: drain.clone(),
     });
     let sip = start_sip(&config, &services).await?;
+    let twilio = crate::telephony::twilio::TwilioCalls::from_config(&config);
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         services: services.clone(),
+        twilio: twilio.clone(),
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
@@ -74,7 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone())
-        .merge(crate::telephony::twilio::router(services))
+        .merge(crate::telephony::twilio::router_with(services, twilio))
         .merge(crate::console::router());
     let listener = TcpListener::bind(config.http_addr)
         .await

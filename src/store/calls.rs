@@ -176,6 +176,16 @@ impl Store {
             .await
     }
 
+    /// The carrier's id of a call placed after it was recorded (Twilio's CallSid).
+    pub async fn set_call_carrier_id(
+        &self,
+        call_id: &str,
+        carrier_call_id: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "carrier_call_id", carrier_call_id)
+            .await
+    }
+
     /// Where the call was transferred, written when the transfer is carried out.
     pub async fn set_call_transferred_to(
         &self,
@@ -239,13 +249,13 @@ impl Store {
         let sql = "UPDATE calls SET status = $1, duration_seconds = $2, transcript = $3, \
                    summary = $4, sentiment = $5, tags = $6, recording_path = $7, latency = $8, \
                    end_reason = $9, ended_at = $10, updated_at = $11, outcome = $12, \
-                   provider_failures = $13, tool_calls = $14 WHERE id = $15";
+                   provider_failures = $13, tool_calls = $14 WHERE id = $15 AND ended_at IS NULL";
         let minutes_sql = "INSERT INTO call_minutes (workspace_id, live, day, minutes) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, live, day) \
                            DO UPDATE SET minutes = call_minutes.minutes + excluded.minutes";
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(sql)
+            let updated = sqlx::query(sql)
                 .bind(&call.status)
                 .bind(duration)
                 .bind(to_json_text(&call.transcript))
@@ -262,7 +272,14 @@ impl Store {
                 .bind(to_json_text(&call.tool_calls))
                 .bind(&call.id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                // Finished already (a carrier's callback and the session can both try): the
+                // first record stands, with its one event and its minutes.
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(format!("call {} has already ended", call.id)));
+            }
             if minutes > 0 {
                 sqlx::query(minutes_sql)
                     .bind(&call.workspace_id)

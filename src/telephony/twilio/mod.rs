@@ -1,12 +1,20 @@
-//! Twilio Media Streams: the voice webhook (TwiML) and the bidirectional stream WebSocket.
+//! Twilio voice: the voice webhook (TwiML), the bidirectional Media Streams WebSocket, and the
+//! calls the engine places and steers through Twilio's REST API (with their status and
+//! answering-machine callbacks).
 
+mod callbacks;
 mod codec;
+mod outbound;
+mod placed;
 pub mod protocol;
+pub mod rest;
 pub mod signature;
 mod stream;
 pub mod stream_token;
 pub mod twiml;
 mod webhook;
+
+pub use outbound::TwilioCalls;
 
 use std::sync::Arc;
 
@@ -25,6 +33,8 @@ pub(crate) struct TwilioState {
     /// One permit per open stream WebSocket (`twilio_max_streams`).
     streams: Arc<Semaphore>,
     used_tokens: UsedTokens,
+    /// The REST client and the outbound calls in flight, shared with the dialer.
+    calls: Arc<TwilioCalls>,
 }
 
 /// How Twilio's requests are authenticated, from the configuration.
@@ -66,12 +76,22 @@ fn unconfigured(endpoint: &str) -> Response {
         .into_response()
 }
 
-/// `POST /carrier/twilio/voice` and `GET /carrier/twilio/stream`.
+/// The Twilio endpoints, for an engine that places no calls through Twilio (its own REST
+/// client hangs up and transfers the calls Twilio brings in).
 pub fn router(services: Arc<CallServices>) -> Router {
+    let calls = TwilioCalls::from_config(&services.config);
+    router_with(services, calls)
+}
+
+/// `POST /carrier/twilio/voice`, `GET /carrier/twilio/stream`, and the callbacks of placed
+/// calls, `POST /carrier/twilio/status` and `POST /carrier/twilio/amd`; `calls` is the one
+/// the engine's dialer places calls with.
+pub fn router_with(services: Arc<CallServices>, calls: Arc<TwilioCalls>) -> Router {
     let state = TwilioState {
         streams: Arc::new(Semaphore::new(services.config.twilio_max_streams)),
         services,
         used_tokens: UsedTokens::default(),
+        calls,
     };
     if matches!(state.auth(), Auth::Unconfigured) {
         tracing::warn!(
@@ -82,5 +102,7 @@ pub fn router(services: Arc<CallServices>) -> Router {
     Router::new()
         .route("/carrier/twilio/voice", post(webhook::voice))
         .route("/carrier/twilio/stream", get(stream::upgrade))
+        .route("/carrier/twilio/status", post(callbacks::status))
+        .route("/carrier/twilio/amd", post(callbacks::amd))
         .with_state(Arc::new(state))
 }

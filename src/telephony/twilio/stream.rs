@@ -13,7 +13,9 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::codec::{StreamCodec, WIRE_FRAME_BYTES};
 use super::protocol::{self, Inbound, Start};
-use super::twiml::stream_url;
+use super::rest::TwilioRest;
+use super::stream_token::Subject;
+use super::twiml::{self, stream_url};
 use super::webhook::unix_now;
 use super::{Auth, TwilioState, signature, stream_token, unconfigured};
 use crate::agent::session::{CallRoute, run_call};
@@ -74,7 +76,6 @@ pub(crate) async fn upgrade(
 }
 
 async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&str>) {
-    let services = state.services.clone();
     let start = match tokio::time::timeout(START_TIMEOUT, wait_for_start(&mut socket)).await {
         Ok(Some(start)) => start,
         Ok(None) => return,
@@ -83,41 +84,112 @@ async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&s
             return;
         }
     };
-    let param = |name: &str| {
-        start
-            .custom_parameters
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let (to, from) = (param("to"), param("from"));
-    if let Some(token) = token {
-        let now = unix_now();
-        let checked = stream_token::verify(
-            token,
-            &param(stream_token::PARAMETER),
-            &start.call_sid,
-            &to,
-            &from,
-            now,
-        )
-        .and_then(|expires_at| state.used_tokens.claim(&start.call_sid, expires_at, now));
-        if let Err(e) = checked {
-            tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream refused: {e}");
-            let _ = socket.close().await;
+    let mut codec = match StreamCodec::new() {
+        Ok(codec) => codec,
+        Err(e) => {
+            tracing::error!("cannot build the twilio codec: {e}");
             return;
         }
+    };
+    let outbound = param(&start, "direction") == "outbound";
+    let accepted = if outbound {
+        accept_outbound(&state, token, &start)
+    } else {
+        accept_inbound(&state, token, &start).await
+    };
+    let Some((info, route)) = accepted else {
+        let _ = socket.close().await;
+        return;
+    };
+    let (leg, leg_end) = leg_pair(info);
+    let call_id = route.call_id.clone();
+    if let Some(call_id) = &call_id
+        && let Some(verdict) = state.calls.placed.attach(call_id, leg_end.events.clone())
+    {
+        // A fresh channel has room: the verdict that came before the stream goes first.
+        let _ = leg_end.events.try_send(LegEvent::AnsweredBy(verdict));
     }
+    let session = tokio::spawn(run_call(state.services.clone(), leg, route));
+    let rest = state.calls.rest();
+    let (reason, ended) = shuttle(&mut socket, &start, &mut codec, leg_end, rest).await;
+    if let Some(call_id) = &call_id {
+        state.calls.placed.remove(call_id);
+    }
+    tracing::info!(call_sid = %start.call_sid, ?reason, ?ended, "twilio stream ended");
+    if ended == Ended::ByUs
+        && let Some(rest) = rest
+        && let Err(e) = rest.hang_up(&start.call_sid).await
+    {
+        // Closing the socket below ends the call anyway (no TwiML follows `<Connect>`).
+        tracing::warn!(call_sid = %start.call_sid, "twilio REST hang-up failed: {e}");
+    }
+    let _ = socket.close().await;
+    if let Err(e) = session.await {
+        tracing::error!(call_sid = %start.call_sid, "call session panicked: {e}");
+    }
+}
+
+/// A `customParameters` entry of `start` (empty when absent).
+fn param(start: &Start, name: &str) -> String {
+    start
+        .custom_parameters
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Checks the stream token of `start` for `subject` and claims its single use.
+fn check_token(
+    state: &TwilioState,
+    token: Option<&str>,
+    start: &Start,
+    subject: Subject<'_>,
+) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let (to, from) = (param(start, "to"), param(start, "from"));
+    let now = unix_now();
+    let checked = stream_token::verify(
+        token,
+        &param(start, stream_token::PARAMETER),
+        subject,
+        &to,
+        &from,
+        now,
+    )
+    .and_then(|expires_at| state.used_tokens.claim(subject, expires_at, now));
+    if let Err(e) = checked {
+        tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream refused: {e}");
+        return false;
+    }
+    true
+}
+
+/// A call Twilio brought to the voice webhook: the agent of the called number takes it.
+async fn accept_inbound(
+    state: &TwilioState,
+    token: Option<&str>,
+    start: &Start,
+) -> Option<(LegInfo, CallRoute)> {
+    let services = &state.services;
+    let subject = Subject::Inbound {
+        call_sid: &start.call_sid,
+    };
+    if !check_token(state, token, start, subject) {
+        return None;
+    }
+    let (to, from) = (param(start, "to"), param(start, "from"));
     let agent = match services.store.find_agent_by_phone(&to, true).await {
         Ok(Some(agent)) if agent.status == "active" => agent,
         Ok(_) => {
             tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream for no active agent");
-            return;
+            return None;
         }
         Err(e) => {
             tracing::error!(call_sid = %start.call_sid, "agent lookup failed: {e}");
-            return;
+            return None;
         }
     };
     let scope = Scope {
@@ -132,15 +204,7 @@ async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&s
         Ok(permit) => permit,
         Err(refusal) => {
             tracing::warn!(call_sid = %start.call_sid, %to, "twilio stream refused: {refusal}");
-            let _ = socket.close().await;
-            return;
-        }
-    };
-    let mut codec = match StreamCodec::new() {
-        Ok(codec) => codec,
-        Err(e) => {
-            tracing::error!("cannot build the twilio codec: {e}");
-            return;
+            return None;
         }
     };
     let info = LegInfo {
@@ -153,16 +217,62 @@ async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&s
         carrier_detects_machine: false,
         dtmf_out_of_band: false,
     };
-    let (leg, leg_end) = leg_pair(info);
     let mut route = CallRoute::new(agent.id.clone(), scope);
     route.permit = Some(Arc::new(permit));
-    let session = tokio::spawn(run_call(services, leg, route));
-    let reason = shuttle(&mut socket, &start, &mut codec, leg_end).await;
-    tracing::info!(call_sid = %start.call_sid, ?reason, "twilio stream ended");
-    let _ = socket.close().await;
-    if let Err(e) = session.await {
-        tracing::error!(call_sid = %start.call_sid, "call session panicked: {e}");
+    Some((info, route))
+}
+
+/// A call this engine placed (outbound.rs), now answered: its session runs the existing call
+/// record with the admission permit the API took for it.
+fn accept_outbound(
+    state: &TwilioState,
+    token: Option<&str>,
+    start: &Start,
+) -> Option<(LegInfo, CallRoute)> {
+    let call_id = param(start, "call_id");
+    let subject = Subject::Outbound { call_id: &call_id };
+    if !check_token(state, token, start, subject) {
+        return None;
     }
+    let Some(call) = state.calls.placed.take(&call_id, &start.call_sid) else {
+        tracing::warn!(%call_id, call_sid = %start.call_sid,
+            "twilio outbound stream for a call this engine is not placing; refused");
+        return None;
+    };
+    let info = LegInfo {
+        transport: "twilio",
+        carrier_call_id: start.call_sid.clone(),
+        from: call.from.clone(),
+        to: call.to.clone(),
+        direction: Direction::Outbound,
+        parameters: start.custom_parameters.clone(),
+        // outbound.rs asked Twilio for async AMD exactly when the request asked for detection.
+        carrier_detects_machine: call.machine_detection.is_on(),
+        dtmf_out_of_band: false,
+    };
+    let mut route = CallRoute::new(
+        call.agent_id,
+        Scope {
+            workspace_id: call.workspace_id,
+            live: call.live,
+        },
+    );
+    route.call_id = Some(call.call_id);
+    route.context = call.context;
+    route.permit = call.permit;
+    route.machine_detection = call.machine_detection;
+    Some((info, route))
+}
+
+/// Who ended the stream, which decides what else must happen to the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The caller hung up or the socket broke: Twilio has ended the call.
+    ByCaller,
+    /// The session hung up: the call is ended through REST too, when configured.
+    ByUs,
+    /// Twilio runs the transfer's `<Dial>` now; the call goes on without us.
+    Transferred,
 }
 
 /// Reads until `start`; `None` when the socket closes first.
@@ -190,11 +300,12 @@ async fn shuttle(
     start: &Start,
     codec: &mut StreamCodec,
     mut leg: LegEnd,
-) -> HangupReason {
+    rest: Option<&TwilioRest>,
+) -> (HangupReason, Ended) {
     let sid = start.stream_sid.as_str();
     let mut wire = [0u8; WIRE_FRAME_BYTES];
     let mut dropped = DroppedFrames::default();
-    let reason = loop {
+    let ended = loop {
         tokio::select! {
             message = socket.next() => {
                 let text = match message {
@@ -253,12 +364,10 @@ async fn shuttle(
                         continue;
                     }
                     Some(LegCommand::Transfer(target)) => {
-                        // Media Streams cannot redirect a call; only Twilio's REST API can.
-                        tracing::warn!(%sid, %target, "transfer is not supported on twilio streams; hanging up");
-                        break HangupReason::Local;
+                        break (HangupReason::Local, transfer(rest, &start.call_sid, &target).await);
                     }
                     // Closing the socket ends `<Connect>`, and with no TwiML after it the call.
-                    Some(LegCommand::Hangup) | None => break HangupReason::Local,
+                    Some(LegCommand::Hangup) | None => break (HangupReason::Local, Ended::ByUs),
                 };
                 if let Err(e) = socket.send(Message::Text(out.into())).await {
                     break hang_up(&leg, HangupReason::TransportError(e.to_string())).await;
@@ -267,7 +376,28 @@ async fn shuttle(
         }
     };
     dropped.summarise(sid);
-    reason
+    ended
+}
+
+/// Media Streams cannot redirect a call; Twilio's REST API can: the call's TwiML becomes a
+/// `<Dial>` to `target`, which ends our stream and rings the target. Without REST (or when it
+/// fails) the call is hung up instead.
+async fn transfer(rest: Option<&TwilioRest>, call_sid: &str, target: &str) -> Ended {
+    let Some(rest) = rest else {
+        tracing::warn!(%call_sid, %target, "transfer on twilio needs its REST API: set \
+            BOLTCALL_TWILIO_ACCOUNT_SID (with BOLTCALL_TWILIO_AUTH_TOKEN); hanging up instead");
+        return Ended::ByUs;
+    };
+    match rest.redirect(call_sid, &twiml::transfer(target)).await {
+        Ok(()) => {
+            tracing::info!(%call_sid, %target, "call transferred");
+            Ended::Transferred
+        }
+        Err(e) => {
+            tracing::error!(%call_sid, %target, "twilio transfer failed, hanging up: {e}");
+            Ended::ByUs
+        }
+    }
 }
 
 /// Caller frames dropped because the session fell behind: counted, logged once when it
@@ -290,7 +420,7 @@ impl DroppedFrames {
     }
 }
 
-async fn hang_up(leg: &LegEnd, reason: HangupReason) -> HangupReason {
+async fn hang_up(leg: &LegEnd, reason: HangupReason) -> (HangupReason, Ended) {
     let _ = leg.events.send(LegEvent::Hangup(reason.clone())).await;
-    reason
+    (reason, Ended::ByCaller)
 }

@@ -51,6 +51,18 @@ pub fn stream_url(public_url: &str) -> String {
     format!("{ws}/carrier/twilio/stream")
 }
 
+/// The TwiML that transfers a live call: `<Dial>` the number, or `<Dial><Sip>` a `sip:` URI.
+pub fn transfer(target: &str) -> String {
+    let target_xml = if target.starts_with("sip:") || target.starts_with("sips:") {
+        format!("<Sip>{}</Sip>", escape(target))
+    } else {
+        escape(target)
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{target_xml}</Dial></Response>"#
+    )
+}
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -92,6 +104,16 @@ mod tests {
             stream_url("http://127.0.0.1:8080"),
             "ws://127.0.0.1:8080/carrier/twilio/stream"
         );
+    }
+
+    #[test]
+    fn transfers_dial_numbers_and_sip_uris() {
+        assert!(
+            transfer("+15550009999").ends_with("<Response><Dial>+15550009999</Dial></Response>")
+        );
+        assert!(transfer("sip:desk@pbx.example.com?x=1&y=2").ends_with(
+            "<Response><Dial><Sip>sip:desk@pbx.example.com?x=1&amp;y=2</Sip></Dial></Response>"
+        ));
     }
 
     #[test]

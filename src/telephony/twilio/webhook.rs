@@ -122,7 +122,8 @@ async fn answer(
     ];
     if let Some(token) = token {
         let expires_at = unix_now() + stream_token::TTL_SECS;
-        let minted = stream_token::mint(token, call_sid, to, from, expires_at);
+        let subject = stream_token::Subject::Inbound { call_sid };
+        let minted = stream_token::mint(token, subject, to, from, expires_at);
         parameters.push((stream_token::PARAMETER.into(), minted));
     }
     Answer::Stream {
