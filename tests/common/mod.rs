@@ -290,12 +290,16 @@ pub async fn spawn_binary(env: &[(&str, &str)]) -> ServeProcess {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn boltcall serve");
-    let process = ServeProcess {
+    let mut process = ServeProcess {
         base: format!("http://{addr}"),
         child,
     };
     let http = reqwest::Client::new();
-    for _ in 0..200 {
+    // Installing the offline models into a fresh data directory takes a while on a busy machine.
+    for _ in 0..1200 {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            panic!("boltcall serve exited at start ({status})");
+        }
         if http
             .get(format!("{}/v1/voices", process.base))
             .send()
