@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod dtmf;
+pub mod dtmf_out;
 pub mod latch;
 pub mod playout;
 pub mod ports;

@@ -1,8 +1,9 @@
-//! DTMF: RFC 4733 telephone-events (the usual way SIP and RTP carry digits) and in-band
-//! tone detection for carriers that send digits as audio.
+//! DTMF: RFC 4733 telephone-events (the usual way SIP and RTP carry digits), in-band tone
+//! detection for carriers that send digits as audio, and tone generation to send them so.
 
 pub mod inband;
 pub mod telephone_event;
+pub mod tones;
 
 pub use inband::ToneDetector;
 pub use telephone_event::{DtmfError, DtmfReceiver, DtmfSender, EventPacket, TelephoneEvent};

@@ -143,6 +143,12 @@ impl Packetizer {
         Ok(len)
     }
 
+    /// Moves the media clock on by `samples` without a media packet (RFC 4733 events sent in
+    /// the packets' place keep their own start timestamp).
+    pub fn advance(&mut self, samples: u32) {
+        self.timestamp = self.timestamp.wrapping_add(samples);
+    }
+
     /// Writes a packet with an explicit payload type and timestamp (RFC 4733 events keep
     /// the timestamp of the event's start); the sequence number still counts up.
     pub fn packetize_at(

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use media::dtmf::tones::{DtmfTones, KeySequence};
 use media::pacer::Pacer;
 use media::vad::{VadConfig, VadEvent, VoiceDetector};
-use media::{Frame, InternalFrame};
+use media::{Frame, INTERNAL_RATE, InternalFrame};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
@@ -436,6 +437,9 @@ impl Call {
                         self.synthesis = None;
                     }
                 }
+                TurnAction::SendKeys { utterance, keys } => {
+                    self.press_keys(leg, utterance, &keys).await;
+                }
                 TurnAction::MarkPlayout { mark } => {
                     if let Err(e) = self.pacer.mark(mark) {
                         // The machine also tracks playout by time; a lost mark only delays it.
@@ -469,6 +473,43 @@ impl Call {
                 }
             }
         }
+    }
+}
+
+impl Call {
+    /// Presses the brain's DTMF keys (everything said before them has played): out of band
+    /// when the transport sends them itself (RFC 4733), with as long a silence queued so that
+    /// nothing is said over them; otherwise in band, as Q.23 tones in the agent's audio.
+    async fn press_keys(&mut self, leg: &CallLeg, utterance: UtteranceId, keys: &str) {
+        let now = self.clock.now();
+        let keys = match KeySequence::parse(keys) {
+            Ok(keys) => keys,
+            Err(e) => {
+                let message = format!("DTMF keys {keys:?} not sent: {e}");
+                tracing::warn!(call_id = %self.call_id, "{message}");
+                self.turn
+                    .handle(now, TurnInput::TtsError { utterance, message });
+                return;
+            }
+        };
+        let out_of_band = leg.info.dtmf_out_of_band;
+        let mut audio = vec![0i16; keys.samples(INTERNAL_RATE)];
+        if out_of_band {
+            let command = LegCommand::SendDtmf(keys.as_str().to_string());
+            if leg.commands.send(command).await.is_err() {
+                return; // the leg is gone; its hang-up ends the call
+            }
+        } else {
+            DtmfTones::new(keys, INTERNAL_RATE).fill(&mut audio);
+        }
+        tracing::info!(call_id = %self.call_id, keys = keys.as_str(), out_of_band, "DTMF keys pressed");
+        if let Err(e) = self.pacer.push(&audio) {
+            tracing::warn!(call_id = %self.call_id, "DTMF audio dropped: {e}");
+        }
+        let samples = audio.len();
+        self.turn
+            .handle(now, TurnInput::TtsAudio { utterance, samples });
+        self.turn.handle(now, TurnInput::TtsDone { utterance });
     }
 }
 

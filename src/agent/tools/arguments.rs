@@ -3,6 +3,7 @@
 //! fix, never a panic and never a half-written row.
 
 use chrono::{DateTime, Utc};
+use media::dtmf::tones::{KeySequence, MAX_SEQUENCE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,6 +15,7 @@ pub const UPDATE_LEAD: &str = "update_lead";
 pub const END_CALL: &str = "end_call";
 pub const TRANSFER_CALL: &str = "transfer_call";
 pub const SEND_SMS: &str = "send_sms";
+pub const SEND_DTMF: &str = "send_dtmf";
 
 /// The schemas of every call tool, as an LLM's function calling reads them.
 pub fn call_tool_specs() -> Vec<ToolSpec> {
@@ -98,7 +100,36 @@ pub fn call_tool_specs() -> Vec<ToolSpec> {
                 "additionalProperties": false
             }),
         },
+        ToolSpec {
+            name: SEND_DTMF.into(),
+            description: "Press keys on the phone keypad: to get through an automated phone menu (\"press 1 for sales\") or to enter a number it asks for. The keys are sent right after what you have said so far has been played; you do not need to say them.".into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "digits": {
+                        "type": "string",
+                        "pattern": format!("^[0-9*#A-Dw]{{1,{MAX_SEQUENCE}}}$"),
+                        "description": "The keys in order: 0-9, *, #, A-D; w waits half a second. E.g. \"1\" or \"1234#\""
+                    }
+                },
+                "required": ["digits"],
+                "additionalProperties": false
+            }),
+        },
     ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDtmf {
+    digits: String,
+}
+
+/// The keys of a `send_dtmf` call.
+pub fn parse_dtmf(arguments: Value) -> Result<KeySequence, ToolError> {
+    let raw: RawDtmf = decode(arguments)?;
+    KeySequence::parse(raw.digits.trim())
+        .map_err(|e| invalid(format!("digits: {e}; send e.g. \"1\" or \"1234#\"")))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -445,6 +476,21 @@ mod tests {
             "sip:{}@x.example",
             "a".repeat(260)
         )));
+    }
+
+    #[test]
+    fn dtmf_keys_are_checked() {
+        assert_eq!(
+            parse_dtmf(json!({"digits": " 1w23#a "}))
+                .expect("keys")
+                .as_str(),
+            "1w23#A"
+        );
+        assert!(message(parse_dtmf(json!({"digits": "press 1"}))).contains("not a DTMF key"));
+        assert!(message(parse_dtmf(json!({"digits": ""}))).contains("no keys"));
+        assert!(message(parse_dtmf(json!({"digits": "1".repeat(33)}))).contains("at most 32"));
+        assert!(message(parse_dtmf(json!({"digits": 1}))).contains("invalid type"));
+        assert!(message(parse_dtmf(json!({"keys": "1"}))).contains("unknown field"));
     }
 
     #[test]

@@ -289,6 +289,13 @@ impl ToolRunner for CallTools {
                 }
                 arguments::SEND_SMS => self.send_sms(arguments).await,
                 arguments::TRANSFER_CALL => self.transfer(arguments),
+                arguments::SEND_DTMF => {
+                    let keys = arguments::parse_dtmf(arguments)?;
+                    tracing::info!(call_id = %self.call_id, keys = keys.as_str(), "DTMF keys queued");
+                    // Queued, not sent: the session presses them once the words before have
+                    // played.
+                    Ok(json!({"action": "send_dtmf", "digits": keys.as_str(), "status": "queued"}))
+                }
                 other => match self.http_tools.iter().find(|t| t.name == other) {
                     Some(tool) => {
                         let result = tool
@@ -548,7 +555,18 @@ mod tests {
                 .expect("transfer"),
             json!({"action": "transfer", "target": "+14155550100"})
         );
-        assert_eq!(tools.specs().len(), 6);
+        assert_eq!(
+            tools
+                .call("send_dtmf", json!({"digits": "1#"}))
+                .await
+                .expect("keys"),
+            json!({"action": "send_dtmf", "digits": "1#", "status": "queued"})
+        );
+        assert!(matches!(
+            tools.call("send_dtmf", json!({"digits": "one"})).await,
+            Err(ToolError::InvalidArguments(_))
+        ));
+        assert_eq!(tools.specs().len(), 7);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use super::config::TurnConfig;
 use super::heard::{PlayoutClock, SpokenPiece, heard_text};
 use super::record::{EndReason, ToolCallRecord, TranscriptTurn, TurnLatency};
 use super::sentences::SentenceSplitter;
+use crate::agent::tools::arguments::SEND_DTMF;
 use crate::providers::llm::{BrainEvent, Message, Role};
 
 /// Names one reply of the agent (a brain reply, the greeting or a fixed line). Events of a
@@ -86,6 +87,15 @@ pub enum TurnAction {
     },
     /// Drop the synthesis of `utterance` and push none of its remaining audio.
     CancelSynthesis { utterance: UtteranceId },
+    /// Press DTMF `keys` (checked by the `send_dtmf` tool) now that everything said before
+    /// them has played: as tones pushed into the pacer, or out of band
+    /// (`LegCommand::SendDtmf`) with as long a silence pushed, so that what follows waits for
+    /// the keys. Report what was pushed as `TtsAudio` of `utterance`, then `TtsDone` (or
+    /// `TtsError`), as for speech.
+    SendKeys {
+        utterance: UtteranceId,
+        keys: String,
+    },
     /// Push pacer mark `mark` after the audio pushed so far; report it with `MarkPlayed`.
     MarkPlayout { mark: u64 },
     /// Clear the pacer, send `LegCommand::Clear` to the carrier, and answer with
@@ -136,7 +146,10 @@ enum PieceState {
 #[derive(Debug, Clone)]
 struct Piece {
     id: UtteranceId,
+    /// The words, or for keys how the transcript shows them (`[DTMF:1#]`).
     text: String,
+    /// DTMF keys rather than words: in the transcript, not in the brain's history.
+    keys: Option<String>,
     state: PieceState,
     samples: usize,
     /// Synthesis failed: its audio (if any) plays, its words are not claimed.
@@ -434,7 +447,21 @@ impl TurnMachine {
                 let pieces = reply.splitter.push(&text);
                 self.add_pieces(pieces);
             }
-            BrainEvent::ToolCalled { .. } | BrainEvent::ProviderFailed { .. } => {}
+            BrainEvent::ToolCalled { name, result, .. } => {
+                let keys = result
+                    .get("digits")
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|_| name == SEND_DTMF && result.get("error").is_none());
+                if let Some(keys) = keys {
+                    // The keys go after what was said before them, even half a sentence, and
+                    // count as the reply's first output.
+                    reply.first_text_at.get_or_insert(now);
+                    let pieces = reply.splitter.finish();
+                    self.add_pieces(pieces);
+                    self.add_keys(keys);
+                }
+            }
+            BrainEvent::ProviderFailed { .. } => {}
             BrainEvent::EndCall => reply.after = After::Hangup(EndReason::AgentHangup),
             BrainEvent::Transfer { target } => reply.after = After::Transfer(target),
             BrainEvent::Done => {
@@ -527,6 +554,8 @@ impl TurnMachine {
             reply.last_played_at = Some(now);
             reply.last_progress = now;
         }
+        // Keys waiting for this piece to play can go now.
+        self.pump(now);
     }
 
     // ---- time ----
@@ -582,7 +611,8 @@ impl TurnMachine {
         let Some(reply) = self.reply.as_ref() else {
             return;
         };
-        if reply.interruptible && self.caller_wants_floor(now) {
+        // Keys already sounding are never cut half-way: the far end would get a wrong number.
+        if reply.interruptible && !keys_sounding(reply) && self.caller_wants_floor(now) {
             self.barge_in(now);
             return;
         }
@@ -781,6 +811,7 @@ impl TurnMachine {
                 reply.pieces.push(Piece {
                     id,
                     text,
+                    keys: None,
                     state: PieceState::Pending,
                     samples: 0,
                     failed: false,
@@ -789,7 +820,23 @@ impl TurnMachine {
         }
     }
 
-    /// Starts synthesis of the next piece when none is in progress.
+    /// DTMF keys pressed by the brain (`send_dtmf`), after the pieces so far.
+    fn add_keys(&mut self, keys: &str) {
+        let id = UtteranceId(self.take_id());
+        if let Some(reply) = self.reply.as_mut() {
+            reply.pieces.push(Piece {
+                id,
+                text: format!("[DTMF:{keys}]"),
+                keys: Some(keys.to_string()),
+                state: PieceState::Pending,
+                samples: 0,
+                failed: false,
+            });
+        }
+    }
+
+    /// Starts the next piece when none is in progress: synthesis of words at once, keys only
+    /// once everything before them has played.
     fn pump(&mut self, now: u64) {
         let Some(reply) = self.reply.as_mut() else {
             return;
@@ -801,18 +848,31 @@ impl TurnMachine {
         {
             return;
         }
-        if let Some(piece) = reply
+        let Some(next) = reply
             .pieces
-            .iter_mut()
-            .find(|p| p.state == PieceState::Pending)
-        {
-            piece.state = PieceState::Synthesizing;
-            reply.first_sent_at.get_or_insert(now);
-            self.actions.push_back(TurnAction::Synthesize {
+            .iter()
+            .position(|p| p.state == PieceState::Pending)
+        else {
+            return;
+        };
+        let before_played = reply.pieces[..next]
+            .iter()
+            .all(|p| p.state == PieceState::Played);
+        let piece = &mut reply.pieces[next];
+        let action = match &piece.keys {
+            Some(_) if !before_played => return,
+            Some(keys) => TurnAction::SendKeys {
+                utterance: piece.id,
+                keys: keys.clone(),
+            },
+            None => TurnAction::Synthesize {
                 utterance: piece.id,
                 text: piece.text.clone(),
-            });
-        }
+            },
+        };
+        piece.state = PieceState::Synthesizing;
+        reply.first_sent_at.get_or_insert(now);
+        self.actions.push_back(action);
     }
 
     /// The reply was spoken to the end.
@@ -821,16 +881,19 @@ impl TurnMachine {
             return;
         };
         self.settle_pending_cut();
-        let heard = reply
-            .pieces
-            .iter()
-            .filter(|p| !p.failed)
-            .map(|p| p.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let heard = |with_keys: bool| {
+            reply
+                .pieces
+                .iter()
+                .filter(|p| !p.failed && (with_keys || p.keys.is_none()))
+                .map(|p| p.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (heard, said) = (heard(true), heard(false));
         let end = reply.last_played_at.unwrap_or(now);
-        let asked = heard.trim_end().ends_with('?');
-        self.commit_agent(&reply, heard, end, false);
+        let asked = said.trim_end().ends_with('?');
+        self.commit_agent(&reply, heard, said, end, false);
         self.quiet_since = now;
         let ack = self.ack.take();
         if let (After::Listen, true, true, Some((text, started, end))) =
@@ -900,16 +963,19 @@ impl TurnMachine {
     /// Records what was heard of a reply cut off at `at`, given the samples of its unmarked
     /// pieces that were played.
     fn settle(&mut self, reply: Reply, played_unmarked: usize, at: u64, interrupted: bool) {
-        let pieces: Vec<SpokenPiece<'_>> = reply
-            .pieces
-            .iter()
-            .map(|p| SpokenPiece {
-                text: (!p.failed).then_some(p.text.as_str()),
-                samples: p.samples,
-                played: p.state == PieceState::Played,
-            })
-            .collect();
-        let heard = heard_text(&pieces, played_unmarked);
+        let heard = |with_keys: bool| {
+            let pieces: Vec<SpokenPiece<'_>> = reply
+                .pieces
+                .iter()
+                .map(|p| SpokenPiece {
+                    text: (!p.failed && (with_keys || p.keys.is_none())).then_some(p.text.as_str()),
+                    samples: p.samples,
+                    played: p.state == PieceState::Played,
+                })
+                .collect();
+            heard_text(&pieces, played_unmarked)
+        };
+        let (heard, said) = (heard(true), heard(false));
         if heard.is_empty() && reply.kind == ReplyKind::Brain {
             // Not a word was heard: the caller's question is still open and joins what they
             // say next.
@@ -923,10 +989,19 @@ impl TurnMachine {
                 return;
             }
         }
-        self.commit_agent(&reply, heard, at, interrupted);
+        self.commit_agent(&reply, heard, said, at, interrupted);
     }
 
-    fn commit_agent(&mut self, reply: &Reply, heard: String, end: u64, interrupted: bool) {
+    /// Records what the far end heard of a reply: `heard` in the transcript (keys shown),
+    /// `said` (its words only) in the brain's history.
+    fn commit_agent(
+        &mut self,
+        reply: &Reply,
+        heard: String,
+        said: String,
+        end: u64,
+        interrupted: bool,
+    ) {
         if let Some((mut latency, _)) = reply.latency.clone() {
             latency.interrupted = interrupted;
             self.latencies.push(latency);
@@ -935,10 +1010,12 @@ impl TurnMachine {
             return;
         }
         let start = reply.first_audio_at.unwrap_or(end).min(end);
-        self.history.push(Message {
-            role: Role::Agent,
-            text: heard.clone(),
-        });
+        if !said.is_empty() {
+            self.history.push(Message {
+                role: Role::Agent,
+                text: said,
+            });
+        }
         self.transcript.push(TranscriptTurn {
             role: Role::Agent,
             text: heard,
@@ -1014,6 +1091,13 @@ impl TurnMachine {
         self.next_id += 1;
         id
     }
+}
+
+/// Whether DTMF keys of the reply are being played right now.
+fn keys_sounding(reply: &Reply) -> bool {
+    reply.pieces.iter().any(|p| {
+        p.keys.is_some() && matches!(p.state, PieceState::Synthesizing | PieceState::Marked)
+    })
 }
 
 /// Samples pushed for pieces whose marks have not fired.

@@ -38,6 +38,8 @@ struct Sim {
     /// Utterances that must fail in TTS.
     tts_failures: Vec<String>,
     brain_first_token_ms: u64,
+    /// DTMF keys pressed: when, which, and how many agent samples had played by then.
+    keys_sent: Vec<(u64, String, usize)>,
 }
 
 impl Sim {
@@ -56,6 +58,7 @@ impl Sim {
             ended: false,
             tts_failures: Vec::new(),
             brain_first_token_ms: 300,
+            keys_sent: Vec::new(),
         }
     }
 
@@ -112,6 +115,21 @@ impl Sim {
                     if self.synth.is_some_and(|(id, _, _)| id == utterance) {
                         self.synth = None;
                     }
+                }
+                TurnAction::SendKeys { utterance, keys } => {
+                    // The keys' audio (tones or silence) is pushed at once, as the session does.
+                    let samples = media::dtmf::tones::KeySequence::parse(&keys)
+                        .expect("keys checked by the tool")
+                        .samples(RATE as u32);
+                    self.keys_sent
+                        .push((self.now, keys.clone(), self.played_samples));
+                    self.spoken
+                        .push((utterance, format!("keys {keys}"), samples, 0));
+                    self.pacer.push_back(Queued::Audio(samples, utterance));
+                    self.machine
+                        .handle(self.now, TurnInput::TtsAudio { utterance, samples });
+                    self.machine
+                        .handle(self.now, TurnInput::TtsDone { utterance });
                 }
                 TurnAction::MarkPlayout { mark } => self.pacer.push_back(Queued::Mark(mark)),
                 TurnAction::ClearPlayout => {
@@ -975,4 +993,125 @@ fn a_yes_said_over_the_agents_question_answers_it() {
             text: "yeah".into()
         })
     );
+}
+
+/// What the `send_dtmf` tool reports for `keys`.
+fn keys_pressed(keys: &str) -> BrainEvent {
+    BrainEvent::ToolCalled {
+        name: "send_dtmf".into(),
+        arguments: serde_json::json!({ "digits": keys }),
+        result: serde_json::json!({"action": "send_dtmf", "digits": keys, "status": "queued"}),
+    }
+}
+
+#[test]
+fn keys_are_pressed_only_once_the_words_before_them_have_played() {
+    let script: Script = Box::new(|_: &[Message]| {
+        vec![
+            BrainEvent::Text("Sure, I will choose sales. Pressing one".into()),
+            keys_pressed("1"),
+            BrainEvent::Text("There we go.".into()),
+            BrainEvent::Done,
+        ]
+    });
+    let mut sim = Sim::new(TurnConfig::default(), script);
+    sim.input(TurnInput::Answered);
+    sim.say("For sales press one", 800);
+    sim.after_turn();
+    assert_eq!(sim.keys_sent.len(), 1);
+    let (_, keys, played_before) = sim.keys_sent[0].clone();
+    assert_eq!(keys, "1");
+    let words_before: usize = sim
+        .spoken
+        .iter()
+        .take_while(|s| !s.1.starts_with("keys"))
+        .map(|s| s.2)
+        .sum();
+    assert!(words_before > 0);
+    assert_eq!(
+        played_before, words_before,
+        "every word before the keys played first"
+    );
+    // The half sentence before the keys was spoken as it was; the words after them follow.
+    let texts: Vec<&str> = sim.synthesised.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["Sure, I will choose sales.", "Pressing one", "There we go."]
+    );
+    assert!(sim.pacer.is_empty());
+    // The transcript shows the keys; the brain's history holds only words.
+    let turn = sim
+        .machine
+        .transcript()
+        .last()
+        .cloned()
+        .expect("agent turn");
+    assert_eq!(
+        turn.text,
+        "Sure, I will choose sales. Pressing one [DTMF:1] There we go."
+    );
+    assert_eq!(
+        agent_texts(&sim.machine),
+        ["Sure, I will choose sales. Pressing one There we go."]
+    );
+}
+
+#[test]
+fn the_far_end_talking_does_not_cut_keys_that_are_sounding() {
+    let mut replies = 0;
+    let script: Script = Box::new(move |_: &[Message]| {
+        replies += 1;
+        if replies == 1 {
+            vec![keys_pressed("123456789"), BrainEvent::Done]
+        } else {
+            stream("Thanks.")
+        }
+    });
+    let mut sim = Sim::new(TurnConfig::default(), script);
+    sim.input(TurnInput::Answered);
+    sim.say("Enter your account number", 800);
+    sim.run_until(5_000, |s| !s.keys_sent.is_empty());
+    // An IVR carries on over the keys (1.8 s of them).
+    sim.say("followed by the pound key", 900);
+    assert_eq!(sim.count(|a| matches!(a, TurnAction::ClearPlayout)), 0);
+    sim.after_turn();
+    assert_eq!(sim.count(|a| matches!(a, TurnAction::ClearPlayout)), 0);
+    let turns: Vec<(Role, String)> = sim
+        .machine
+        .transcript()
+        .iter()
+        .map(|t| (t.role, t.text.clone()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            (Role::Caller, "Enter your account number".into()),
+            (Role::Agent, "[DTMF:123456789]".into()),
+            (Role::Caller, "followed by the pound key".into()),
+            (Role::Agent, "Thanks.".into()),
+        ]
+    );
+    // A reply of keys alone leaves no words in the history.
+    assert_eq!(agent_texts(&sim.machine), ["Thanks."]);
+}
+
+#[test]
+fn a_refused_send_dtmf_presses_nothing() {
+    let script: Script = Box::new(|_: &[Message]| {
+        vec![
+            BrainEvent::ToolCalled {
+                name: "send_dtmf".into(),
+                arguments: serde_json::json!({ "digits": "9x" }),
+                result: serde_json::json!({"error": "invalid arguments: digits"}),
+            },
+            BrainEvent::Text("Sorry, one moment.".into()),
+            BrainEvent::Done,
+        ]
+    });
+    let mut sim = Sim::new(TurnConfig::default(), script);
+    sim.input(TurnInput::Answered);
+    sim.say("Press nine", 500);
+    sim.after_turn();
+    assert!(sim.keys_sent.is_empty());
+    assert_eq!(agent_texts(&sim.machine), ["Sorry, one moment."]);
 }

@@ -8,10 +8,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
+use media::Frame;
+use media::dtmf::tones::KeySequence;
 use media::rtp::rtcp::{self, SenderInfo};
 use media::rtp::{HEADER_LEN, Packetizer};
 
 use super::dtmf::DtmfReceiver;
+use super::dtmf_out::{DtmfOut, Outgoing};
 use super::latch::{Latch, Verdict};
 use super::playout::InboundAudio;
 use super::ports::RtpSocket;
@@ -115,6 +118,7 @@ async fn bridge_loop(
         }
     };
     let mut dtmf = DtmfReceiver::default();
+    let mut keys_out = DtmfOut::default();
     let mut packetizer = Packetizer::new(
         rand::random(),
         media.payload_type,
@@ -186,10 +190,26 @@ async fn bridge_loop(
             command = leg.commands.recv() => match command {
                 Some(LegCommand::Audio(frame)) => {
                     if !sending(media.direction) {
+                        if !keys_out.is_idle() {
+                            tracing::warn!("DTMF keys dropped: the call is on hold");
+                            keys_out = DtmfOut::default();
+                        }
                         continue;
                     }
-                    let Ok(size) = codec.encode(&frame.into(), &mut payload) else { continue };
+                    let mut frame = Frame::from(frame);
                     let step = codec.timestamp_step();
+                    // While a key sounds, its telephone-event packet goes in this frame's place.
+                    match keys_out.next(media.dtmf, &mut frame, &mut packetizer, step, &mut send_buf) {
+                        Ok(Outgoing::Event(len)) => {
+                            let _ = socket.rtp.send_to(&send_buf[..len], latch.target()).await;
+                            sent_packets = sent_packets.wrapping_add(1);
+                            sent_octets = sent_octets.wrapping_add((len - HEADER_LEN) as u32);
+                            continue;
+                        }
+                        Ok(Outgoing::Voice) => {}
+                        Err(err) => tracing::warn!("DTMF event not sent: {err}"),
+                    }
+                    let Ok(size) = codec.encode(&frame, &mut payload) else { continue };
                     let Ok(len) =
                         packetizer.packetize(&payload[..size], step, first_packet, &mut send_buf)
                     else {
@@ -205,9 +225,15 @@ async fn bridge_loop(
                 Some(LegCommand::Mark(name)) => {
                     let _ = leg.events.try_send(LegEvent::Mark(name));
                 }
-                Some(LegCommand::Clear) => {}
+                // Keys not yet started are agent output like any other.
+                Some(LegCommand::Clear) => keys_out.clear(),
                 Some(LegCommand::SendDtmf(digits)) => {
-                    tracing::warn!(%digits, "RFC 4733 DTMF out is not sent yet");
+                    let queued = KeySequence::parse(&digits)
+                        .map_err(|e| e.to_string())
+                        .and_then(|keys| keys_out.queue(&keys).map_err(|e| e.to_string()));
+                    if let Err(err) = queued {
+                        tracing::warn!(%digits, "DTMF keys not sent: {err}");
+                    }
                 }
                 Some(LegCommand::Transfer(target)) => {
                     let _ = exits.send(BridgeExit::Transfer(target)).await;

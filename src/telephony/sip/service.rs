@@ -601,7 +601,8 @@ impl Worker {
                     direction: Direction::Inbound,
                     parameters: call.parameters.clone(),
                     carrier_detects_machine: false,
-                    dtmf_out_of_band: false,
+                    // The bridge sends keys as RFC 4733 events when the peer takes them.
+                    dtmf_out_of_band: call.media.dtmf.is_some(),
                 };
                 let routing = self.handler.route(info.clone());
                 let commands = self.commands.clone();
@@ -675,7 +676,7 @@ impl Worker {
                     direction: Direction::Outbound,
                     parameters: Vec::new(),
                     carrier_detects_machine: false,
-                    dtmf_out_of_band: false,
+                    dtmf_out_of_band: media.dtmf.is_some(),
                 };
                 let (leg, leg_end) = leg_pair(info);
                 let trunk_ip = self.endpoint.peer_ip(&call_id).unwrap_or(media.remote.ip());

@@ -178,8 +178,8 @@ async fn streams_text_runs_the_tool_call_and_speaks_its_result() {
     assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
     assert_eq!(first["model"], "test-model");
     assert_eq!(first["stream"], true);
-    // The call tools and `lookup_knowledge`.
-    assert_eq!(first["tools"].as_array().map(Vec::len), Some(7));
+    // The seven call tools and `lookup_knowledge`.
+    assert_eq!(first["tools"].as_array().map(Vec::len), Some(8));
     assert!(first.get("temperature").is_none() && first.get("max_tokens").is_none());
     let system = first["messages"][0]["content"].as_str().unwrap_or_default();
     assert!(
