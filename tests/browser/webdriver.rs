@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 /// The key WebDriver uses to name an element in JSON.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one headless chromium session; both end on drop.
 pub struct Browser {
@@ -146,7 +146,10 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await;
-        Element(value[ELEMENT].as_str().expect("element id").to_string())
+        let id = value[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element id for {css}: {value}"));
+        Element(id.to_string())
     }
 
     pub async fn click(&self, element: &Element) {
