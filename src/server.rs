@@ -58,8 +58,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         drain: drain.clone(),
     });
     let sip = start_sip(&config, &services).await?;
+    let telnyx = crate::telephony::telnyx::Telnyx::new(services.clone());
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
+        telnyx: telnyx.dialer(),
         services: services.clone(),
     });
     prepare_fixed_lines(&services);
@@ -73,7 +75,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             });
         }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
-    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
+    let app = crate::api::router(api.clone())
+        .merge(crate::telephony::twilio::router(services))
+        .merge(telnyx.router());
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

@@ -185,6 +185,16 @@ impl Store {
             .await
     }
 
+    /// The carrier's id for a call placed before the carrier named it (outbound).
+    pub async fn set_call_carrier_call_id(
+        &self,
+        call_id: &str,
+        carrier_call_id: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "carrier_call_id", carrier_call_id)
+            .await
+    }
+
     async fn set_call_column(
         &self,
         call_id: &str,

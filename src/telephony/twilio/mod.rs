@@ -6,7 +6,7 @@ pub mod signature;
 mod stream;
 pub mod stream_token;
 pub mod twiml;
-mod webhook;
+pub(crate) mod webhook;
 
 use std::sync::Arc;
 
