@@ -3,11 +3,11 @@
 //! The session, VAD, turn machine, pacer and store are the production ones; speech and brain
 //! are small scripted stand-ins so the conversation is known in advance.
 
+#[path = "common/scripted_stt.rs"]
+mod scripted_stt;
 #[allow(dead_code)]
 #[path = "carrier_fakes/telnyx.rs"]
 mod telnyx_fake;
-#[path = "common/scripted_stt.rs"]
-mod scripted_stt;
 #[allow(dead_code)]
 #[path = "common/twilio_caller.rs"]
 mod twilio_caller;
@@ -27,8 +27,8 @@ use boltcall::store::{AgentPatch, CallRecord, NewAgent, NewCall, Scope, Store};
 use boltcall::telephony::telnyx::Telnyx;
 use boltcall::telephony::telnyx::rest::{Action, TelnyxRest};
 use boltcall::telephony::{Dialer, MachineDetection, OutboundCall};
-use scripted_stt::ScriptedStt;
 use futures::SinkExt;
+use scripted_stt::ScriptedStt;
 use serde_json::{Value, json};
 use telnyx_fake::{DialAnswer, FakeTelnyx, StartInfo, StreamCall, post_webhook, unix_now};
 use tokio::net::TcpListener;
@@ -127,7 +127,11 @@ async fn engine() -> Engine {
     engine_with(false, "active", |_| {}).await
 }
 
-async fn engine_with(transfer: bool, agent_status: &str, configure: impl FnOnce(&mut Config)) -> Engine {
+async fn engine_with(
+    transfer: bool,
+    agent_status: &str,
+    configure: impl FnOnce(&mut Config),
+) -> Engine {
     let fake = FakeTelnyx::start().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -216,7 +220,10 @@ impl Engine {
             {
                 return c;
             }
-            assert!(std::time::Instant::now() < deadline, "the engine never answered");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the engine never answered"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -331,7 +338,10 @@ async fn an_incoming_call_is_answered_streamed_and_recorded() {
     call.silence(3.0).await;
     let answer_sound = call.sound_frames() - greeting;
     // "We are open nine to five." is 25 characters: 75 frames of tone.
-    assert!((65..=85).contains(&answer_sound), "answer frames {answer_sound}");
+    assert!(
+        (65..=85).contains(&answer_sound),
+        "answer frames {answer_sound}"
+    );
     let elapsed_ms = call.started.elapsed().as_millis() as usize;
     assert!(call.media.len() <= elapsed_ms / 20 + 2, "paced at 20 ms");
     let call = call.hang_up().await;
@@ -342,7 +352,10 @@ async fn an_incoming_call_is_answered_streamed_and_recorded() {
     assert_eq!(record.status, "completed");
     assert_eq!(record.direction, "inbound");
     assert_eq!(record.carrier_call_id.as_deref(), Some("v3:in-1"));
-    assert_eq!((record.caller.as_str(), record.to.as_str()), (CALLER_PHONE, AGENT_PHONE));
+    assert_eq!(
+        (record.caller.as_str(), record.to.as_str()),
+        (CALLER_PHONE, AGENT_PHONE)
+    );
     assert_eq!(record.end_reason.as_deref(), Some("caller_hangup"));
     let turns: Vec<(&str, &str)> = record
         .transcript
@@ -370,12 +383,18 @@ async fn an_incoming_call_is_answered_streamed_and_recorded() {
 async fn calls_nobody_can_take_are_rejected_and_a_paused_agent_misses_them() {
     let engine = engine().await;
     let unknown = engine.ring("v3:in-2", "+19999999999").await;
-    assert_eq!((unknown.action.as_str(), &unknown.body), ("reject", &json!({"cause": "CALL_REJECTED"})));
+    assert_eq!(
+        (unknown.action.as_str(), &unknown.body),
+        ("reject", &json!({"cause": "CALL_REJECTED"}))
+    );
     assert!(engine.calls().await.is_empty(), "no agent, no record");
 
     let paused = engine_with(false, "paused", |_| {}).await;
     let rejected = paused.ring("v3:in-3", AGENT_PHONE).await;
-    assert_eq!((rejected.action.as_str(), &rejected.body), ("reject", &json!({"cause": "USER_BUSY"})));
+    assert_eq!(
+        (rejected.action.as_str(), &rejected.body),
+        ("reject", &json!({"cause": "USER_BUSY"}))
+    );
     let missed = paused.calls().await;
     assert_eq!(missed.len(), 1);
     assert_eq!(missed[0].status, "missed");
@@ -392,7 +411,10 @@ async fn unsigned_forged_and_stale_webhooks_are_refused_and_change_nothing() {
     // Signed by someone else's key.
     let other = FakeTelnyx::start().await;
     let forged = other.sign(now, &body);
-    assert_eq!(post_webhook(&engine.base, &body, Some((now, forged))).await, 403);
+    assert_eq!(
+        post_webhook(&engine.base, &body, Some((now, forged))).await,
+        403
+    );
     // Signed by Telnyx, but the body was changed on the way.
     let signature = engine.fake.sign(now, &body);
     let changed = body.replace(AGENT_PHONE, "+15550007777");
@@ -403,13 +425,26 @@ async fn unsigned_forged_and_stale_webhooks_are_refused_and_change_nothing() {
     // A genuine webhook replayed six minutes later.
     let old = now - 360;
     let stale = engine.fake.sign(old, &body);
-    assert_eq!(post_webhook(&engine.base, &body, Some((old, stale))).await, 403);
+    assert_eq!(
+        post_webhook(&engine.base, &body, Some((old, stale))).await,
+        403
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(engine.fake.commands().is_empty(), "{:?}", engine.fake.commands());
+    assert!(
+        engine.fake.commands().is_empty(),
+        "{:?}",
+        engine.fake.commands()
+    );
     assert!(engine.calls().await.is_empty());
     // The same request signed properly is taken.
-    assert_eq!(post_webhook(&engine.base, &body, Some((now, signature))).await, 200);
-    assert_eq!(engine.fake.command_for("v3:in-4", "answer").await.action, "answer");
+    assert_eq!(
+        post_webhook(&engine.base, &body, Some((now, signature))).await,
+        200
+    );
+    assert_eq!(
+        engine.fake.command_for("v3:in-4", "answer").await.action,
+        "answer"
+    );
 }
 
 #[tokio::test]
@@ -417,10 +452,17 @@ async fn without_keys_every_endpoint_answers_403() {
     let engine = engine_with(false, "active", |config| config.telnyx_public_key = None).await;
     let status = engine
         .fake
-        .send_webhook(&engine.base, "call.initiated", incoming("v3:in-5", AGENT_PHONE))
+        .send_webhook(
+            &engine.base,
+            "call.initiated",
+            incoming("v3:in-5", AGENT_PHONE),
+        )
         .await;
     assert_eq!(status, 403);
-    let url = format!("{}/carrier/telnyx/stream", engine.base.replace("http://", "ws://"));
+    let url = format!(
+        "{}/carrier/telnyx/stream",
+        engine.base.replace("http://", "ws://")
+    );
     assert!(tokio_tungstenite::connect_async(&url).await.is_err());
 }
 
@@ -433,7 +475,9 @@ async fn a_stream_without_a_valid_token_is_refused() {
     let mut params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
     let refused = |url: String| async move {
         match tokio_tungstenite::connect_async(&url).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
             Err(e) => panic!("{e}"),
             Ok(_) => 101,
         }
@@ -468,8 +512,17 @@ async fn a_stream_without_a_valid_token_is_refused() {
         client_state: None,
     };
     let call = StreamCall::open(url, start).await.read_until_closed().await;
-    assert!(call.media.is_empty(), "a session ran for a mismatched start");
-    assert!(!engine.fake.commands().iter().any(|c| c.call_control_id == "v3:in-8"));
+    assert!(
+        call.media.is_empty(),
+        "a session ran for a mismatched start"
+    );
+    assert!(
+        !engine
+            .fake
+            .commands()
+            .iter()
+            .any(|c| c.call_control_id == "v3:in-8")
+    );
 }
 
 #[tokio::test]
@@ -488,7 +541,9 @@ async fn malformed_messages_are_skipped_and_an_oversized_one_ends_the_call() {
         WsMessage::Text(r#"{"event":"media","media":{"payload":"%%%"}}"#.into()),
         WsMessage::Text(r#"{"event":"teleport"}"#.into()),
         WsMessage::Text(r#"{"event":"dtmf","dtmf":{"digit":"12"}}"#.into()),
-        WsMessage::Text(r#"{"event":"error","payload":{"code":100003,"title":"Malformed frame"}}"#.into()),
+        WsMessage::Text(
+            r#"{"event":"error","payload":{"code":100003,"title":"Malformed frame"}}"#.into(),
+        ),
         WsMessage::Binary(vec![1, 2, 3].into()),
     ] {
         call.send_raw(junk).await;
@@ -499,11 +554,17 @@ async fn malformed_messages_are_skipped_and_an_oversized_one_ends_the_call() {
     assert!(!call.closed);
     assert!(call.sound_frames() > 100, "the call went quiet");
     // Nothing Telnyx sends comes near 64 KiB: the socket is dropped and the call hung up.
-    let huge = format!(r#"{{"event":"media","media":{{"payload":"{}"}}}}"#, "A".repeat(100_000));
+    let huge = format!(
+        r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+        "A".repeat(100_000)
+    );
     let _ = call.ws.send(WsMessage::Text(huge.into())).await;
     let call = call.read_until_closed().await;
     assert!(call.closed);
-    assert_eq!(engine.fake.command_for("v3:in-10", "hangup").await.action, "hangup");
+    assert_eq!(
+        engine.fake.command_for("v3:in-10", "hangup").await.action,
+        "hangup"
+    );
     let record = engine.calls().await.into_iter().next().unwrap();
     let record = engine.ended(&record.id).await;
     assert_eq!(record.status, "completed");
@@ -516,13 +577,21 @@ async fn an_outbound_call_is_placed_connected_and_hung_up_by_the_agent() {
     let id = engine.dial(MachineDetection::Off).await;
     let dial = engine.fake.dial_number(1).await;
     assert_eq!(dial["connection_id"], CONNECTION_ID);
-    assert_eq!((dial["to"].as_str(), dial["from"].as_str()), (Some(CALLEE_PHONE), Some(AGENT_PHONE)));
-    assert_eq!(dial["webhook_url"], format!("{}/carrier/telnyx/webhook", engine.base));
+    assert_eq!(
+        (dial["to"].as_str(), dial["from"].as_str()),
+        (Some(CALLEE_PHONE), Some(AGENT_PHONE))
+    );
+    assert_eq!(
+        dial["webhook_url"],
+        format!("{}/carrier/telnyx/webhook", engine.base)
+    );
     assert_eq!(dial["stream_track"], "inbound_track");
     assert_eq!(dial["stream_bidirectional_mode"], "rtp");
     assert_eq!(dial["stream_bidirectional_codec"], "PCMU");
     assert!(dial.get("answering_machine_detection").is_none(), "{dial}");
-    let state = BASE64.decode(dial["client_state"].as_str().unwrap()).unwrap();
+    let state = BASE64
+        .decode(dial["client_state"].as_str().unwrap())
+        .unwrap();
     assert_eq!(String::from_utf8(state).unwrap(), id);
     assert_eq!(engine.fake.unauthorized(), 0);
     // The call control id Telnyx returned is the call's carrier id.
@@ -532,10 +601,19 @@ async fn an_outbound_call_is_placed_connected_and_hung_up_by_the_agent() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(engine.call(&id).await.carrier_call_id.as_deref(), Some("v3:out-1"));
+    assert_eq!(
+        engine.call(&id).await.carrier_call_id.as_deref(),
+        Some("v3:out-1")
+    );
 
     let answered = outbound_payload("v3:out-1", &dial, json!({}));
-    assert_eq!(engine.fake.send_webhook(&engine.base, "call.answered", answered).await, 200);
+    assert_eq!(
+        engine
+            .fake
+            .send_webhook(&engine.base, "call.answered", answered)
+            .await,
+        200
+    );
     let start = StartInfo {
         call_control_id: "v3:out-1",
         from: AGENT_PHONE,
@@ -549,13 +627,27 @@ async fn an_outbound_call_is_placed_connected_and_hung_up_by_the_agent() {
     callee.play(&caller_question()).await;
     callee.silence(2.5).await;
     // A hang-up after the stream started changes nothing: the session owns the call now.
-    let hangup = outbound_payload("v3:out-1", &dial, json!({"hangup_cause": "normal_clearing"}));
+    let hangup = outbound_payload(
+        "v3:out-1",
+        &dial,
+        json!({"hangup_cause": "normal_clearing"}),
+    );
     let callee = callee.hang_up().await;
-    assert_eq!(engine.fake.send_webhook(&engine.base, "call.hangup", hangup).await, 200);
+    assert_eq!(
+        engine
+            .fake
+            .send_webhook(&engine.base, "call.hangup", hangup)
+            .await,
+        200
+    );
     let record = engine.ended(&id).await;
     assert_eq!(record.status, "completed");
     assert_eq!(record.direction, "outbound");
-    assert!(record.transcript.iter().any(|t| t.text == ANSWER), "{:?}", record.transcript);
+    assert!(
+        record.transcript.iter().any(|t| t.text == ANSWER),
+        "{:?}",
+        record.transcript
+    );
     assert!(callee.closed);
 }
 
@@ -566,13 +658,33 @@ async fn busy_and_unanswered_outbound_calls_are_finished_with_telnyx_reason() {
         let id = engine.dial(MachineDetection::Off).await;
         let dial = engine.fake.dial_number(n).await;
         let ccid = format!("v3:out-{n}");
-        let hangup = outbound_payload(&ccid, &dial, json!({"hangup_cause": cause, "hangup_source": "callee"}));
-        assert_eq!(engine.fake.send_webhook(&engine.base, "call.hangup", hangup.clone()).await, 200);
+        let hangup = outbound_payload(
+            &ccid,
+            &dial,
+            json!({"hangup_cause": cause, "hangup_source": "callee"}),
+        );
+        assert_eq!(
+            engine
+                .fake
+                .send_webhook(&engine.base, "call.hangup", hangup.clone())
+                .await,
+            200
+        );
         let record = engine.ended(&id).await;
         assert_eq!(record.status, status);
-        assert!(record.end_reason.as_deref().unwrap().contains(cause), "{:?}", record.end_reason);
+        assert!(
+            record.end_reason.as_deref().unwrap().contains(cause),
+            "{:?}",
+            record.end_reason
+        );
         // Telnyx retries webhooks: the second delivery changes nothing.
-        assert_eq!(engine.fake.send_webhook(&engine.base, "call.hangup", hangup).await, 200);
+        assert_eq!(
+            engine
+                .fake
+                .send_webhook(&engine.base, "call.hangup", hangup)
+                .await,
+            200
+        );
         assert_eq!(engine.call(&id).await.status, status);
         // Its stream can no longer start a session.
         let start = StartInfo {
@@ -602,7 +714,9 @@ async fn a_refused_dial_fails_the_call_with_telnyx_detail() {
     assert_eq!(record.status, "failed");
     let reason = record.end_reason.unwrap();
     assert!(
-        reason.contains("422") && reason.contains("not a valid phone number") && reason.contains("10015"),
+        reason.contains("422")
+            && reason.contains("not a valid phone number")
+            && reason.contains("10015"),
         "{reason}"
     );
 }
@@ -611,7 +725,9 @@ async fn a_refused_dial_fails_the_call_with_telnyx_detail() {
 async fn machine_detection_is_asked_for_as_the_request_says() {
     let engine = engine().await;
     engine
-        .dial(MachineDetection::LeaveMessage("Please call us back.".into()))
+        .dial(MachineDetection::LeaveMessage(
+            "Please call us back.".into(),
+        ))
         .await;
     let dial = engine.fake.dial_number(1).await;
     // Leaving a message needs the end of the greeting as well as the verdict.
@@ -631,10 +747,19 @@ async fn a_machine_verdict_is_recorded_and_the_machine_hung_up_on() {
     let id = engine.dial(MachineDetection::HangUp).await;
     let dial = engine.fake.dial_number(1).await;
     let answered = outbound_payload("v3:out-1", &dial, json!({}));
-    assert_eq!(engine.fake.send_webhook(&engine.base, "call.answered", answered).await, 200);
+    assert_eq!(
+        engine
+            .fake
+            .send_webhook(&engine.base, "call.answered", answered)
+            .await,
+        200
+    );
     let verdict = outbound_payload("v3:out-1", &dial, json!({"result": "machine"}));
     let event = "call.machine.detection.ended";
-    assert_eq!(engine.fake.send_webhook(&engine.base, event, verdict).await, 200);
+    assert_eq!(
+        engine.fake.send_webhook(&engine.base, event, verdict).await,
+        200
+    );
     let start = StartInfo {
         call_control_id: "v3:out-1",
         from: AGENT_PHONE,
@@ -645,7 +770,10 @@ async fn a_machine_verdict_is_recorded_and_the_machine_hung_up_on() {
     callee.silence(1.0).await;
     let callee = callee.read_until_closed().await;
     assert_eq!(callee.sound_frames(), 0, "the agent spoke to a machine");
-    assert_eq!(engine.fake.command_for("v3:out-1", "hangup").await.action, "hangup");
+    assert_eq!(
+        engine.fake.command_for("v3:out-1", "hangup").await.action,
+        "hangup"
+    );
     let record = engine.ended(&id).await;
     assert_eq!(record.answered_by.as_deref(), Some("machine"));
 }
@@ -676,12 +804,20 @@ async fn transfer_and_dtmf_reach_telnyx_as_commands() {
 
     // DTMF goes out as Telnyx's `send_dtmf` (the stream hands `LegCommand::SendDtmf` to it).
     let rest = TelnyxRest::new(&engine.fake.api_base, telnyx_fake::API_KEY).unwrap();
-    rest.command("v3:in-9", &Action::SendDtmf { digits: "1234#".into() })
-        .await
-        .unwrap();
+    rest.command(
+        "v3:in-9",
+        &Action::SendDtmf {
+            digits: "1234#".into(),
+        },
+    )
+    .await
+    .unwrap();
     let dtmf = engine.fake.command_for("v3:in-9", "send_dtmf").await;
     assert_eq!(dtmf.body, json!({"digits": "1234#"}));
     let wrong_key = TelnyxRest::new(&engine.fake.api_base, "KEY_wrong").unwrap();
-    let refused = wrong_key.command("v3:in-9", &Action::Hangup).await.unwrap_err();
+    let refused = wrong_key
+        .command("v3:in-9", &Action::Hangup)
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("401"), "{refused}");
 }

@@ -92,7 +92,11 @@ impl WireCodec {
     }
 
     /// Decodes a caller payload, calling `emit` with each completed 16 kHz frame.
-    pub fn decode(&mut self, mut bytes: &[u8], mut emit: impl FnMut(Frame)) -> Result<(), CodecError> {
+    pub fn decode(
+        &mut self,
+        mut bytes: &[u8],
+        mut emit: impl FnMut(Frame),
+    ) -> Result<(), CodecError> {
         let frame_samples = self.format.samples_per_frame();
         while !bytes.is_empty() {
             match self.format.encoding {
@@ -119,7 +123,9 @@ impl WireCodec {
             }
             if self.pending_len == frame_samples {
                 self.pending_len = 0;
-                if let Some(frame) = Frame::from_slice(self.format.rate, &self.pending[..frame_samples]) {
+                if let Some(frame) =
+                    Frame::from_slice(self.format.rate, &self.pending[..frame_samples])
+                {
                     emit(self.upsample.process(&frame)?);
                 }
             }
@@ -185,7 +191,11 @@ mod tests {
                 codec.decode(chunk, |f| frames.push(f)).unwrap();
             }
             assert_eq!(frames.len(), 2, "{format:?}");
-            assert!(frames.iter().all(|f| f.rate() == 16_000 && f.samples().len() == 320));
+            assert!(
+                frames
+                    .iter()
+                    .all(|f| f.rate() == 16_000 && f.samples().len() == 320)
+            );
         }
     }
 
@@ -200,7 +210,10 @@ mod tests {
         let mut got = Vec::new();
         codec.decode(&wire, |f| got.push(f)).unwrap();
         assert_eq!(got.len(), 1);
-        assert!(got[0].samples().iter().all(|&s| s == 1000), "16 kHz passes through");
+        assert!(
+            got[0].samples().iter().all(|&s| s == 1000),
+            "16 kHz passes through"
+        );
     }
 
     #[test]

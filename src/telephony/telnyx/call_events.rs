@@ -10,7 +10,9 @@ use crate::telephony::AnsweredBy;
 #[derive(Debug, PartialEq)]
 pub enum CallEvent {
     /// `call.initiated`: a call reached the connection (`incoming`) or one we placed started.
-    Initiated { incoming: bool },
+    Initiated {
+        incoming: bool,
+    },
     Answered,
     Hangup {
         cause: String,
@@ -93,7 +95,9 @@ pub fn parse(body: &[u8]) -> Result<Webhook, WebhookError> {
         other => CallEvent::Other(other.to_string()),
     };
     if !matches!(event, CallEvent::Other(_)) && p.call_control_id.is_empty() {
-        return Err(WebhookError(format!("{event_type} without call_control_id")));
+        return Err(WebhookError(format!(
+            "{event_type} without call_control_id"
+        )));
     }
     Ok(Webhook {
         event,
@@ -187,13 +191,41 @@ mod tests {
     fn machine_verdicts() {
         for (event, result, verdict) in [
             ("call.machine.detection.ended", "human", AnsweredBy::Human),
-            ("call.machine.detection.ended", "machine", AnsweredBy::Machine),
-            ("call.machine.detection.ended", "not_sure", AnsweredBy::Unknown),
-            ("call.machine.premium.detection.ended", "human_business", AnsweredBy::Human),
-            ("call.machine.premium.detection.ended", "fax_detected", AnsweredBy::Fax),
-            ("call.machine.premium.detection.ended", "silence", AnsweredBy::Unknown),
-            ("call.machine.greeting.ended", "beep_detected", AnsweredBy::MachineGreetingEnded),
-            ("call.machine.greeting.ended", "ended", AnsweredBy::MachineGreetingEnded),
+            (
+                "call.machine.detection.ended",
+                "machine",
+                AnsweredBy::Machine,
+            ),
+            (
+                "call.machine.detection.ended",
+                "not_sure",
+                AnsweredBy::Unknown,
+            ),
+            (
+                "call.machine.premium.detection.ended",
+                "human_business",
+                AnsweredBy::Human,
+            ),
+            (
+                "call.machine.premium.detection.ended",
+                "fax_detected",
+                AnsweredBy::Fax,
+            ),
+            (
+                "call.machine.premium.detection.ended",
+                "silence",
+                AnsweredBy::Unknown,
+            ),
+            (
+                "call.machine.greeting.ended",
+                "beep_detected",
+                AnsweredBy::MachineGreetingEnded,
+            ),
+            (
+                "call.machine.greeting.ended",
+                "ended",
+                AnsweredBy::MachineGreetingEnded,
+            ),
             (
                 "call.machine.premium.greeting.ended",
                 "no_beep_detected",

@@ -68,8 +68,12 @@ async fn place(state: Arc<TelnyxState>, call: OutboundCall) {
         Ok(id) => id,
         Err(e) => {
             if let Some(pending) = state.registry.take_pending(&call_id) {
-                unplaced(services.clone(), pending.call, format!("telnyx refused the call: {e}"))
-                    .await;
+                unplaced(
+                    services.clone(),
+                    pending.call,
+                    format!("telnyx refused the call: {e}"),
+                )
+                .await;
             }
             return;
         }

@@ -127,8 +127,7 @@ pub fn parse(text: &str) -> Result<Inbound, ProtocolError> {
         Raw::Connected => Inbound::Connected,
         Raw::Start { stream_id, start } => {
             let f = start.media_format;
-            let Some(format) = WireFormat::from_name(&f.encoding, f.sample_rate, f.channels)
-            else {
+            let Some(format) = WireFormat::from_name(&f.encoding, f.sample_rate, f.channels) else {
                 return Err(ProtocolError::Format {
                     encoding: f.encoding,
                     sample_rate: f.sample_rate,
@@ -206,7 +205,10 @@ mod tests {
         };
         assert_eq!(start.stream_id, "S1");
         assert_eq!(start.call_control_id, "v3:cc1");
-        assert_eq!((start.from.as_str(), start.to.as_str()), ("+15550002000", "+15550001000"));
+        assert_eq!(
+            (start.from.as_str(), start.to.as_str()),
+            ("+15550002000", "+15550001000")
+        );
         assert_eq!(start.client_state.as_deref(), Some("Y2FsbF8x"));
         assert_eq!(start.format.encoding, WireEncoding::G711(Law::ALaw));
     }
@@ -221,7 +223,9 @@ mod tests {
     #[test]
     fn media_dtmf_mark_stop_error() {
         assert_eq!(
-            parse(r#"{"event":"media","stream_id":"S1","media":{"track":"inbound","chunk":"2","timestamp":"40","payload":"/38A"}}"#),
+            parse(
+                r#"{"event":"media","stream_id":"S1","media":{"track":"inbound","chunk":"2","timestamp":"40","payload":"/38A"}}"#
+            ),
             Ok(Inbound::Media {
                 payload: vec![0xff, 0x7f, 0x00]
             })

@@ -154,7 +154,9 @@ mod tests {
         registry.add_pending(call("call_1"));
         assert!(registry.placed("call_1", "v3:1"));
         assert_eq!(
-            registry.verdict(Some("call_1"), "v3:1", AnsweredBy::Machine).0,
+            registry
+                .verdict(Some("call_1"), "v3:1", AnsweredBy::Machine)
+                .0,
             Delivery::Kept
         );
         let (tx, mut rx) = mpsc::channel(8);
@@ -170,7 +172,9 @@ mod tests {
         assert!(sender.is_some());
         registry.end("v3:1");
         assert_eq!(
-            registry.verdict(Some("call_1"), "v3:1", AnsweredBy::Human).0,
+            registry
+                .verdict(Some("call_1"), "v3:1", AnsweredBy::Human)
+                .0,
             Delivery::Unknown
         );
     }

@@ -81,7 +81,8 @@ impl TelnyxRest {
     /// `POST /v2/calls`; the new call's `call_control_id`.
     pub async fn dial(&self, body: &Value) -> Result<String, RestError> {
         let response = self.post(&format!("{}/v2/calls", self.base), body).await?;
-        let created: Created = serde_json::from_slice(&response).map_err(|_| RestError::NoCallControlId)?;
+        let created: Created =
+            serde_json::from_slice(&response).map_err(|_| RestError::NoCallControlId)?;
         created
             .data
             .call_control_id
@@ -144,7 +145,11 @@ fn error_detail(body: &[u8]) -> String {
         .errors
         .iter()
         .map(|e| {
-            let text = e.detail.as_deref().or(e.title.as_deref()).unwrap_or("error");
+            let text = e
+                .detail
+                .as_deref()
+                .or(e.title.as_deref())
+                .unwrap_or("error");
             match &e.code {
                 Some(Value::String(code)) => format!("{text} ({code})"),
                 Some(Value::Number(code)) => format!("{text} ({code})"),
@@ -175,7 +180,10 @@ mod tests {
     fn errors_read_as_telnyx_wrote_them() {
         let body = br#"{"errors":[{"code":"10015","title":"Invalid value","detail":"The 'to' number is not valid.","source":{"pointer":"/to"}}]}"#;
         assert_eq!(error_detail(body), "The 'to' number is not valid. (10015)");
-        assert_eq!(error_detail(b"<html>bad gateway</html>"), "<html>bad gateway</html>");
+        assert_eq!(
+            error_detail(b"<html>bad gateway</html>"),
+            "<html>bad gateway</html>"
+        );
     }
 
     #[test]
@@ -188,11 +196,17 @@ mod tests {
     fn commands_have_telnyx_bodies() {
         assert_eq!(Action::Hangup.body(), json!({}));
         assert_eq!(
-            Action::Transfer { to: "+15550003000".into() }.body(),
+            Action::Transfer {
+                to: "+15550003000".into()
+            }
+            .body(),
             json!({"to": "+15550003000"})
         );
         assert_eq!(
-            Action::SendDtmf { digits: "12#".into() }.body(),
+            Action::SendDtmf {
+                digits: "12#".into()
+            }
+            .body(),
             json!({"digits": "12#"})
         );
         assert_eq!(Action::Reject { cause: "USER_BUSY" }.name(), "reject");

@@ -114,7 +114,10 @@ mod tests {
     fn a_signed_body_verifies_and_any_change_does_not() {
         let (pair, key) = key_pair();
         let sig = sign(&pair, "1700000000", BODY);
-        assert_eq!(verify(&key, "1700000000", &sig, BODY, 1_700_000_010), Ok(()));
+        assert_eq!(
+            verify(&key, "1700000000", &sig, BODY, 1_700_000_010),
+            Ok(())
+        );
         let mut tampered = BODY.to_vec();
         tampered[10] ^= 1;
         assert_eq!(
@@ -137,7 +140,10 @@ mod tests {
     fn stale_or_future_timestamps_are_refused() {
         let (pair, key) = key_pair();
         let sig = sign(&pair, "1700000000", BODY);
-        assert_eq!(verify(&key, "1700000000", &sig, BODY, 1_700_000_300), Ok(()));
+        assert_eq!(
+            verify(&key, "1700000000", &sig, BODY, 1_700_000_300),
+            Ok(())
+        );
         assert_eq!(
             verify(&key, "1700000000", &sig, BODY, 1_700_000_301),
             Err(SignatureError::Stale(301))

@@ -47,12 +47,12 @@ pub(crate) async fn upgrade(
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let now = unix_now();
-    let checked = stream_token::verify_query(&auth.api_key, &query, now).and_then(|(leg, expires)| {
-        match state.used_tokens.claim(&leg.replay_key(), expires, now) {
+    let checked = stream_token::verify_query(&auth.api_key, &query, now).and_then(
+        |(leg, expires)| match state.used_tokens.claim(&leg.replay_key(), expires, now) {
             Ok(()) => Ok(leg),
             Err(_) => Err(stream_token::TokenError::Replayed(leg.call)),
-        }
-    });
+        },
+    );
     let leg = match checked {
         Ok(leg) => leg,
         Err(e) => {
@@ -146,7 +146,12 @@ async fn abandon(state: &TelnyxState, leg: &StreamLeg) {
             command(state, &leg.call, Action::Hangup).await;
         }
         Direction::Outbound => {
-            give_up(state, &leg.call, "telnyx media stream ended before it started").await;
+            give_up(
+                state,
+                &leg.call,
+                "telnyx media stream ended before it started",
+            )
+            .await;
         }
     }
 }
@@ -189,7 +194,11 @@ async fn inbound_route(
         workspace_id: agent.workspace_id.clone(),
         live: agent.live,
     };
-    let permit = match services.admission.admit(&services.store, &scope, None).await {
+    let permit = match services
+        .admission
+        .admit(&services.store, &scope, None)
+        .await
+    {
         Ok(permit) => permit,
         Err(refusal) => {
             tracing::warn!(call_control_id = %id, "telnyx stream refused: {refusal}");
@@ -217,7 +226,10 @@ fn outbound_route(
         tracing::warn!(call_control_id = %id, token_for = %leg.call, "telnyx stream refused: start is for another call");
         return Err(Refused::NotThisCall);
     }
-    let Some(call) = state.registry.start_outbound(&leg.call, id, &leg_end.events) else {
+    let Some(call) = state
+        .registry
+        .start_outbound(&leg.call, id, &leg_end.events)
+    else {
         tracing::warn!(call_id = %leg.call, "telnyx stream for an outbound call that is not waiting for one");
         return Err(Refused::CannotRun);
     };
@@ -405,7 +417,9 @@ async fn hang_up(leg: &LegEnd, reason: HangupReason, ending: Ending) -> Ending {
 
 /// Sends one Call Control command; `false` (logged) when Telnyx did not take it.
 async fn command(state: &TelnyxState, id: &str, action: Action) -> bool {
-    let Some(auth) = &state.auth else { return false };
+    let Some(auth) = &state.auth else {
+        return false;
+    };
     match auth.rest.command(id, &action).await {
         Ok(()) => true,
         Err(e) => {
@@ -432,8 +446,15 @@ mod tests {
             panic!("audio is not a media message")
         };
         let media: serde_json::Value = serde_json::from_str(&media).unwrap();
-        assert_eq!(media["media"]["payload"].as_str().unwrap().len(), 216, "160 bytes base64");
-        assert_eq!(out(LegCommand::Clear), Outgoing::Send(media_protocol::clear()));
+        assert_eq!(
+            media["media"]["payload"].as_str().unwrap().len(),
+            216,
+            "160 bytes base64"
+        );
+        assert_eq!(
+            out(LegCommand::Clear),
+            Outgoing::Send(media_protocol::clear())
+        );
         assert_eq!(
             out(LegCommand::Mark("m1".into())),
             Outgoing::Send(media_protocol::mark("m1"))

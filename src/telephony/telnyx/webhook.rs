@@ -122,7 +122,11 @@ async fn admit(state: &TelnyxState, hook: &Webhook) -> Result<(), &'static str> 
         return Err("USER_BUSY");
     }
     // A refusal now is a rejected call; the stream takes the call's own permit when it starts.
-    match services.admission.admit(&services.store, &scope, None).await {
+    match services
+        .admission
+        .admit(&services.store, &scope, None)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(refusal) => {
             tracing::warn!(%to, call_control_id = %id, "telnyx call refused: {refusal}");
@@ -157,9 +161,7 @@ async fn ended_unanswered(state: &TelnyxState, hook: &Webhook, cause: &str, sip_
 
 async fn machine_verdict(state: &TelnyxState, hook: &Webhook, verdict: AnsweredBy) {
     let id = &hook.call_control_id;
-    let (delivery, events) = state
-        .registry
-        .verdict(hook.call_id.as_deref(), id, verdict);
+    let (delivery, events) = state.registry.verdict(hook.call_id.as_deref(), id, verdict);
     if let Some(events) = events {
         let _ = events.send(LegEvent::AnsweredBy(verdict)).await;
     }
