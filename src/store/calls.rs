@@ -175,6 +175,16 @@ impl Store {
             .await
     }
 
+    /// The carrier's id of a call placed after it was recorded (Twilio's CallSid).
+    pub async fn set_call_carrier_id(
+        &self,
+        call_id: &str,
+        carrier_call_id: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "carrier_call_id", carrier_call_id)
+            .await
+    }
+
     /// Where the call was transferred, written when the transfer is carried out.
     pub async fn set_call_transferred_to(
         &self,
@@ -182,16 +192,6 @@ impl Store {
         target: &str,
     ) -> Result<(), StoreError> {
         self.set_call_column(call_id, "transferred_to", target)
-            .await
-    }
-
-    /// The carrier's id for a call placed before the carrier named it (outbound).
-    pub async fn set_call_carrier_call_id(
-        &self,
-        call_id: &str,
-        carrier_call_id: &str,
-    ) -> Result<(), StoreError> {
-        self.set_call_column(call_id, "carrier_call_id", carrier_call_id)
             .await
     }
 

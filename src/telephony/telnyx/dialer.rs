@@ -81,7 +81,7 @@ async fn place(state: Arc<TelnyxState>, call: OutboundCall) {
     tracing::info!(%call_id, %call_control_id, "telnyx outbound call placed");
     if let Err(e) = services
         .store
-        .set_call_carrier_call_id(&call_id, &call_control_id)
+        .set_call_carrier_id(&call_id, &call_control_id)
         .await
     {
         tracing::error!(%call_id, "cannot record the telnyx call control id: {e}");
