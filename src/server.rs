@@ -59,8 +59,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let sip = start_sip(&config, &services).await?;
     let twilio = crate::telephony::twilio::TwilioCalls::from_config(&config);
+    let telnyx = crate::telephony::telnyx::Telnyx::new(services.clone());
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
+        telnyx: telnyx.dialer(),
         services: services.clone(),
         twilio: twilio.clone(),
     });
@@ -77,6 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
     let app = crate::api::router(api.clone())
         .merge(crate::telephony::twilio::router_with(services, twilio))
+        .merge(telnyx.router())
         .merge(crate::console::router());
     let listener = TcpListener::bind(config.http_addr)
         .await

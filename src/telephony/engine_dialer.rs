@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::simulated::{SimulatedCallee, run_callee, simulated_leg};
 use super::sip::service::SipDialer;
+use super::telnyx::TelnyxDialer;
 use super::twilio::TwilioCalls;
 use super::{Dialer, OutboundCall};
 use crate::agent::session::{CallRoute, CallServices, run_call};
@@ -21,6 +22,7 @@ const CALLEE_LISTENS_FOR: Duration = Duration::from_secs(20);
 
 pub struct EngineDialer {
     pub sip: SipDialer,
+    pub telnyx: TelnyxDialer,
     pub services: Arc<CallServices>,
     /// Twilio's REST client and the calls placed with it, shared with the Twilio router.
     pub twilio: Arc<TwilioCalls>,
@@ -35,7 +37,8 @@ impl Dialer for EngineDialer {
         match self.services.config.outbound_carrier() {
             Some(OutboundCarrier::Sip) => self.sip.dial(call),
             Some(OutboundCarrier::Twilio) => self.twilio.dial(self.services.clone(), call),
-            Some(carrier @ (OutboundCarrier::Telnyx | OutboundCarrier::Vonage)) => {
+            Some(OutboundCarrier::Telnyx) => self.telnyx.dial(call),
+            Some(carrier @ OutboundCarrier::Vonage) => {
                 let reason = format!(
                     "outbound calls through {} are not available yet",
                     carrier.as_str()

@@ -6,6 +6,8 @@ pub mod leg;
 pub mod rtp;
 pub mod simulated;
 pub mod sip;
+pub mod stream_codec;
+pub mod telnyx;
 pub mod twilio;
 
 pub use dialer::{Dialer, MachineDetection, OutboundCall};

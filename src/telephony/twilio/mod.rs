@@ -12,7 +12,7 @@ pub mod signature;
 mod stream;
 pub mod stream_token;
 pub mod twiml;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use outbound::TwilioCalls;
 

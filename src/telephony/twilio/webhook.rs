@@ -141,7 +141,7 @@ pub(super) fn unix_now() -> u64 {
 }
 
 /// A call to a paused agent: recorded, so the operator sees it (and gets `call.missed`).
-async fn record_missed(
+pub(crate) async fn record_missed(
     services: &CallServices,
     scope: &Scope,
     agent_id: &str,
