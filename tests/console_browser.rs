@@ -56,7 +56,10 @@ async fn finished_call(api: &Api, agent_id: &str) -> Value {
             Some(json!({"agent_id": agent_id, "to": "+14155550123"})),
         )
         .await;
-    let id = call["id"].as_str().unwrap_or_else(|| panic!("{call}")).to_string();
+    let id = call["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{call}"))
+        .to_string();
     for _ in 0..240 {
         let call = api
             .send(reqwest::Method::GET, &format!("/v1/calls/{id}"), None)
@@ -136,7 +139,9 @@ async fn the_console_signs_in_from_its_link_edits_agents_and_plays_back_a_call()
     save_screenshot(&browser, "overview").await;
 
     // Agents: the list, then a new agent through the form, refused then accepted.
-    browser.goto(&format!("{}/console#/agents", server.base)).await;
+    browser
+        .goto(&format!("{}/console#/agents", server.base))
+        .await;
     browser
         .wait_for(
             "the agent list",
@@ -184,7 +189,9 @@ async fn the_console_signs_in_from_its_link_edits_agents_and_plays_back_a_call()
     assert_eq!(night["phone_number"], "+14155550199");
 
     // Calls: the list, then the call with its transcript and its stereo recording.
-    browser.goto(&format!("{}/console#/calls", server.base)).await;
+    browser
+        .goto(&format!("{}/console#/calls", server.base))
+        .await;
     let row = browser.find("#calls tr.link").await;
     save_screenshot(&browser, "calls").await;
     browser.click(&row).await;

@@ -157,6 +157,7 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
     let twilio = TwilioCalls::from_config(&config);
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
+        telnyx: boltcall::telephony::telnyx::Telnyx::new(services.clone()).dialer(),
         services: services.clone(),
         twilio: twilio.clone(),
     });

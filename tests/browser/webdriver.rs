@@ -128,17 +128,18 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let page = self
-            .eval("return document.body.innerText", vec![])
-            .await;
+        let page = self.eval("return document.body.innerText", vec![]).await;
         panic!("timed out waiting for {what}; the page shows: {page}");
     }
 
     /// The first element matching a CSS selector, waiting for it to appear.
     pub async fn find(&self, css: &str) -> Element {
         let selector = serde_json::to_string(css).expect("selector");
-        self.wait_for(css, &format!("return document.querySelector({selector}) !== null"))
-            .await;
+        self.wait_for(
+            css,
+            &format!("return document.querySelector({selector}) !== null"),
+        )
+        .await;
         let value = self
             .command(
                 reqwest::Method::POST,

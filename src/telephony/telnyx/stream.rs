@@ -47,12 +47,14 @@ pub(crate) async fn upgrade(
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let now = unix_now();
-    let checked = stream_token::verify_query(&auth.api_key, &query, now).and_then(
-        |(leg, expires)| match state.used_tokens.claim(&leg.replay_key(), expires, now) {
-            Ok(()) => Ok(leg),
-            Err(_) => Err(stream_token::TokenError::Replayed(leg.call)),
-        },
-    );
+    let checked =
+        stream_token::verify_query(&auth.api_key, &query, now).and_then(|(leg, expires)| {
+            if state.used_tokens.claim_key(leg.replay_key(), expires, now) {
+                Ok(leg)
+            } else {
+                Err(stream_token::TokenError::Replayed(leg.call))
+            }
+        });
     let leg = match checked {
         Ok(leg) => leg,
         Err(e) => {

@@ -126,14 +126,23 @@ pub struct UsedTokens {
 impl UsedTokens {
     /// Claims `subject`'s single use; `Replayed` when it was claimed before.
     pub fn claim(&self, subject: Subject<'_>, expires_at: u64, now: u64) -> Result<(), TokenError> {
+        if self.claim_key(subject.used_key(), expires_at, now) {
+            Ok(())
+        } else {
+            Err(TokenError::Replayed(subject.id().to_string()))
+        }
+    }
+
+    /// Claims the single use of a token known by `key` (another carrier's stream tokens);
+    /// `false` when it was claimed before.
+    pub fn claim_key(&self, key: String, expires_at: u64, now: u64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.retain(|_, expiry| *expiry >= now);
-        let key = subject.used_key();
         if seen.contains_key(&key) {
-            return Err(TokenError::Replayed(subject.id().to_string()));
+            return false;
         }
         seen.insert(key, expires_at);
-        Ok(())
+        true
     }
 }
 
