@@ -27,7 +27,8 @@ const GREETING: &str = "Hi, this is Ava from Bright Smile Dental.";
 /// How many frames the simulated callee may lead the session's recording by (its audio is
 /// queued while the session opens the call).
 const HEAD_START_FRAMES: usize = 5;
-const MESSAGE: &str = "Hi Sam, this is Ava from Bright Smile Dental. Please call us back about your cleaning.";
+const MESSAGE: &str =
+    "Hi Sam, this is Ava from Bright Smile Dental. Please call us back about your cleaning.";
 
 /// The engine's test-mode dialer path (`EngineDialer` sends every test-mode call to
 /// `simulate`), over the test server's store and configuration.
@@ -70,9 +71,12 @@ async fn setup() -> Setup {
         drain: Default::default(),
     });
     assert!(dialer.services.set(services).is_ok());
-    Dispatcher::new(server.store.clone(), DispatcherSettings::from_config(&config))
-        .unwrap()
-        .spawn();
+    Dispatcher::new(
+        server.store.clone(),
+        DispatcherSettings::from_config(&config),
+    )
+    .unwrap()
+    .spawn();
     let key = server.key("pro", false, "acme").await;
     let hooks = Receiver::start(Mode::FailFirst(0)).await;
     let (status, hook) = server
@@ -132,7 +136,12 @@ impl Setup {
         self.hooks
             .wait_until("the call's webhook", |hits| hits.iter().any(carries))
             .await;
-        self.hooks.hits().iter().find(|h| carries(h)).unwrap().json()
+        self.hooks
+            .hits()
+            .iter()
+            .find(|h| carries(h))
+            .unwrap()
+            .json()
     }
 
     /// The call's stereo recording as (caller, agent) 16 kHz channels.
@@ -206,7 +215,11 @@ async fn a_voicemail_is_detected_and_left_the_message_after_its_beep() {
     assert_eq!(call["end_reason"], "voicemail_left");
     let transcript = call["transcript"].as_array().unwrap();
     let agent: Vec<&Value> = transcript.iter().filter(|t| t["role"] == "agent").collect();
-    assert_eq!(agent.len(), 1, "only the message, no greeting: {transcript:?}");
+    assert_eq!(
+        agent.len(),
+        1,
+        "only the message, no greeting: {transcript:?}"
+    );
     assert_eq!(agent[0]["text"], MESSAGE);
 
     // On the recording, the message starts only once the beep has stopped.
@@ -214,7 +227,9 @@ async fn a_voicemail_is_detected_and_left_the_message_after_its_beep() {
     let beep = beep_frames(&caller);
     assert!(beep.len() >= 20, "the voicemail beeped: {beep:?}");
     let beep_end = *beep.last().unwrap();
-    let message_start = *loud_frames(&spoken).first().expect("the message was spoken");
+    let message_start = *loud_frames(&spoken)
+        .first()
+        .expect("the message was spoken");
     // Each channel counts 20 ms frames from its own start, and the callee starts talking a
     // moment before the session starts its clock: allow the agent's side that head start.
     assert!(
@@ -248,7 +263,9 @@ async fn a_greeting_without_a_beep_gets_the_message_after_its_silence() {
     let (caller, spoken) = s.recording(&id).await;
     assert!(beep_frames(&caller).is_empty());
     let greeting_end = *loud_frames(&caller).last().unwrap();
-    let message_start = *loud_frames(&spoken).first().expect("the message was spoken");
+    let message_start = *loud_frames(&spoken)
+        .first()
+        .expect("the message was spoken");
     assert!(
         message_start > greeting_end + 50,
         "a second of silence first: message at frame {message_start}, greeting until {greeting_end}"
@@ -267,7 +284,11 @@ async fn hang_up_leaves_a_machine_without_a_word() {
     assert_eq!(call["end_reason"], "machine_detected");
     assert_eq!(call["transcript"], json!([]));
     let (_, spoken) = s.recording(&id).await;
-    assert_eq!(loud_frames(&spoken), Vec::<usize>::new(), "the agent said nothing");
+    assert_eq!(
+        loud_frames(&spoken),
+        Vec::<usize>::new(),
+        "the agent said nothing"
+    );
     // Hung up as soon as the greeting was recognised, well before its beep.
     let (caller, _) = s.recording(&id).await;
     assert!(beep_frames(&caller).is_empty());
@@ -293,7 +314,8 @@ async fn a_person_is_greeted_once_they_have_said_hello() {
     // The greeting comes after the callee's "Hello, who is calling?", not over it.
     let (caller, spoken) = s.recording(&id).await;
     let hello = loud_frames(&caller);
-    let hello_end = *hello.first().unwrap() + hello.windows(2).take_while(|w| w[1] - w[0] < 20).count();
+    let hello_end =
+        *hello.first().unwrap() + hello.windows(2).take_while(|w| w[1] - w[0] < 20).count();
     let greeting_start = *loud_frames(&spoken).first().expect("the agent greeted");
     assert!(
         greeting_start > hello_end,
@@ -327,13 +349,37 @@ async fn bad_machine_detection_options_are_refused_in_the_error_envelope() {
     let s = setup().await;
     let long = "a".repeat(1001);
     for (body, code, names) in [
-        (json!({"on_machine": "leave_message"}), "validation_error", "machine_detection.message"),
-        (json!({"on_machine": "leave_message", "message": "  "}), "validation_error", "machine_detection.message"),
-        (json!({"on_machine": "leave_message", "message": long}), "validation_error", "machine_detection.message"),
-        (json!({"on_machine": "hang_up", "message": "hi"}), "validation_error", "machine_detection.message"),
-        (json!({"on_machine": "sing"}), "validation_error", "machine_detection.on_machine"),
+        (
+            json!({"on_machine": "leave_message"}),
+            "validation_error",
+            "machine_detection.message",
+        ),
+        (
+            json!({"on_machine": "leave_message", "message": "  "}),
+            "validation_error",
+            "machine_detection.message",
+        ),
+        (
+            json!({"on_machine": "leave_message", "message": long}),
+            "validation_error",
+            "machine_detection.message",
+        ),
+        (
+            json!({"on_machine": "hang_up", "message": "hi"}),
+            "validation_error",
+            "machine_detection.message",
+        ),
+        (
+            json!({"on_machine": "sing"}),
+            "validation_error",
+            "machine_detection.on_machine",
+        ),
         (json!({}), "bad_request", "machine_detection.on_machine"),
-        (json!({"on_machine": "hang_up", "beep": true}), "validation_error", "machine_detection"),
+        (
+            json!({"on_machine": "hang_up", "beep": true}),
+            "validation_error",
+            "machine_detection",
+        ),
         (json!("hang_up"), "validation_error", "machine_detection"),
     ] {
         let (status, err) = s

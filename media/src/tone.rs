@@ -175,8 +175,12 @@ fn analyse(samples: &[i16], rate: u32, config: &ToneConfig) -> Option<(f32, f32)
     if share < config.min_share || !(config.min_hz..=config.max_hz).contains(&best_hz) {
         return None;
     }
-    let harmonic = goertzel(samples, mean, 2.0 * best_hz, rate)
-        .max(goertzel(samples, mean, best_hz / 2.0, rate));
+    let harmonic = goertzel(samples, mean, 2.0 * best_hz, rate).max(goertzel(
+        samples,
+        mean,
+        best_hz / 2.0,
+        rate,
+    ));
     (harmonic <= config.max_harmonic * best_power).then_some((best_hz, dbfs))
 }
 

@@ -197,7 +197,11 @@ fn machine_detection(request: Option<MachineDetectionRequest>) -> ApiResult<Mach
     let on_machine = required(request.on_machine, "machine_detection.on_machine")?;
     match (on_machine.as_str(), request.message) {
         ("leave_message", Some(message)) => {
-            text(&message, "machine_detection.message", MAX_MACHINE_MESSAGE_CHARS)?;
+            text(
+                &message,
+                "machine_detection.message",
+                MAX_MACHINE_MESSAGE_CHARS,
+            )?;
             Ok(MachineDetection::LeaveMessage(message.trim().to_string()))
         }
         ("leave_message", None) => Err(ApiError::validation(

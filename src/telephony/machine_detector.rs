@@ -419,7 +419,9 @@ mod tests {
     fn a_beep_alone_ends_a_greeting_at_once_and_a_fax_tone_is_a_fax() {
         let tone = |hz: f32, ms: usize| -> Vec<i16> {
             (0..ms * 16)
-                .map(|i| (9000.0 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16_000.0).sin()) as i16)
+                .map(|i| {
+                    (9000.0 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16_000.0).sin()) as i16
+                })
                 .collect()
         };
         let mut pcm = vec![0i16; 16 * 600];
@@ -458,6 +460,9 @@ mod tests {
         let mut detector = MachineDetector::new(MachineDetectorConfig::default());
         detector.assume_machine(0);
         assert_eq!(detector.tick(29_980), None);
-        assert_eq!(detector.tick(30_000), Some(AnsweredBy::MachineGreetingEnded));
+        assert_eq!(
+            detector.tick(30_000),
+            Some(AnsweredBy::MachineGreetingEnded)
+        );
     }
 }

@@ -326,7 +326,11 @@ mod tests {
         let beep = voicemail_beep();
         assert_eq!(beep.len(), 16_000 * 8 / 10);
         assert!(beep[..4_800].iter().all(|&s| s == 0));
-        let peak = beep[4_800..].iter().map(|s| s.unsigned_abs()).max().unwrap();
+        let peak = beep[4_800..]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap();
         assert!(peak > 11_000, "{peak}");
     }
 

@@ -132,7 +132,10 @@ impl MachineScreen {
             && now >= started + CARRIER_VERDICT_WAIT_MS
         {
             let verdict = self.engine_verdict.take().unwrap_or(AnsweredBy::Unknown);
-            tracing::warn!(?verdict, "the carrier said nothing of who answered; the engine's verdict stands");
+            tracing::warn!(
+                ?verdict,
+                "the carrier said nothing of who answered; the engine's verdict stands"
+            );
             self.apply(now, verdict);
         }
     }
@@ -350,10 +353,7 @@ mod tests {
         let mut s = screen(leave(), true);
         s.on_carrier(0, AnsweredBy::Fax);
         assert_eq!(s.poll(), Some(ScreenAction::Record(AnsweredBy::Fax)));
-        assert_eq!(
-            s.poll(),
-            Some(ScreenAction::HangUp(EndReason::FaxDetected))
-        );
+        assert_eq!(s.poll(), Some(ScreenAction::HangUp(EndReason::FaxDetected)));
 
         // A verdict from a carrier that does not detect is not trusted.
         let mut s = screen(leave(), false);
@@ -420,7 +420,13 @@ mod tests {
             panic!("the message is synthesised")
         };
         assert_eq!(text, "Please call us back.");
-        turn.handle(7_010, TurnInput::TtsAudio { utterance, samples: 16_000 });
+        turn.handle(
+            7_010,
+            TurnInput::TtsAudio {
+                utterance,
+                samples: 16_000,
+            },
+        );
         turn.handle(7_020, TurnInput::TtsDone { utterance });
         assert_eq!(
             turn.poll_action(),
