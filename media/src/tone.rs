@@ -222,7 +222,7 @@ mod tests {
         (0..ms * 16)
             .map(|_| {
                 state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((state >> 16) as f32 / 65536.0 * 2.0 - 1.0) as f32 * amplitude
+                ((state >> 16) as f32 / 65536.0 * 2.0 - 1.0) * amplitude
             })
             .map(|x| x as i16)
             .collect()
