@@ -21,6 +21,8 @@ pub mod recorder;
 pub mod resample;
 /// RTP packets, sequence/timestamp wrap-around and RTCP reports.
 pub mod rtp;
+/// Steady single-tone detection: answering-machine beeps, fax answer tones.
+pub mod tone;
 /// Voice activity detection with speech start/end events.
 pub mod vad;
 /// Fixing the header of a WAV file whose writer was killed.

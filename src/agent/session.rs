@@ -2,6 +2,7 @@
 //! its actions out to the brain, TTS, the pacer and the leg; the recording, the call record and
 //! the post-call analysis.
 
+mod answering_machine;
 mod call;
 mod clock;
 mod drain;

@@ -19,7 +19,7 @@ use super::page::{List, page_request};
 use super::validate::{DayEdge, datetime, one_of, phone, required, text};
 use crate::agent::admission::Refusal;
 use crate::store::{CallFilter, CallRecord, NewCall, TranscriptEntry};
-use crate::telephony::OutboundCall;
+use crate::telephony::{MachineDetection, OutboundCall};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -166,6 +166,58 @@ pub struct OutboundRequest {
     to: Option<String>,
     /// Briefing context for the agent.
     context: Option<String>,
+    /// Extension: answering-machine detection. Absent: off (the agent speaks as soon as the
+    /// call is answered). The call record's `answered_by` says who answered.
+    machine_detection: Option<MachineDetectionRequest>,
+}
+
+/// Extension: what an outbound call does when an answering machine picks up. With detection
+/// on, the agent waits to greet until it knows who answered (a person, a machine, a fax);
+/// a person, or a line nobody can tell within seconds, is greeted as usual.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineDetectionRequest {
+    /// `leave_message`: wait for the end of the machine's greeting (its beep, or silence),
+    /// say `message`, hang up (`end_reason` `voicemail_left`). `hang_up`: hang up at once
+    /// (`end_reason` `machine_detected`). A fax is always hung up on (`fax_detected`).
+    #[schema(example = "leave_message")]
+    on_machine: Option<String>,
+    /// What to say to the machine; required with `leave_message`, at most 1000 characters.
+    message: Option<String>,
+}
+
+/// Longest voicemail message accepted: about a minute of speech.
+const MAX_MACHINE_MESSAGE_CHARS: usize = 1000;
+
+/// The request's `machine_detection`, checked.
+fn machine_detection(request: Option<MachineDetectionRequest>) -> ApiResult<MachineDetection> {
+    let Some(request) = request else {
+        return Ok(MachineDetection::Off);
+    };
+    let on_machine = required(request.on_machine, "machine_detection.on_machine")?;
+    match (on_machine.as_str(), request.message) {
+        ("leave_message", Some(message)) => {
+            text(
+                &message,
+                "machine_detection.message",
+                MAX_MACHINE_MESSAGE_CHARS,
+            )?;
+            Ok(MachineDetection::LeaveMessage(message.trim().to_string()))
+        }
+        ("leave_message", None) => Err(ApiError::validation(
+            "machine_detection.message",
+            "is required when `on_machine` is `leave_message`",
+        )),
+        ("hang_up", None) => Ok(MachineDetection::HangUp),
+        ("hang_up", Some(_)) => Err(ApiError::validation(
+            "machine_detection.message",
+            "is only said with `on_machine: leave_message`",
+        )),
+        (other, _) => Err(ApiError::validation(
+            "machine_detection.on_machine",
+            format!("must be one of leave_message, hang_up, got {other:?}"),
+        )),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/calls/outbound", tag = "calls", request_body = OutboundRequest,
@@ -183,6 +235,7 @@ pub async fn outbound(
     if let Some(c) = &body.context {
         text(c, "context", 4000)?;
     }
+    let machine_detection = machine_detection(body.machine_detection)?;
     if !state.dialer.accepting() {
         return Err(ApiError::unavailable(
             "The engine is shutting down and places no new calls; try again shortly.",
@@ -230,7 +283,7 @@ pub async fn outbound(
         to,
         context: body.context,
         permit: Some(Arc::new(permit)),
-        machine_detection: Default::default(),
+        machine_detection,
     });
     Ok((StatusCode::CREATED, Json(call)))
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::simulated::{SimulatedCallee, run_callee, simulated_leg};
+use super::simulated::{
+    CalleeKind, SimulatedCallee, callee_kind, run_callee, simulated_leg, voicemail_beep,
+};
 use super::sip::service::SipDialer;
 use super::telnyx::TelnyxDialer;
 use super::twilio::TwilioCalls;
@@ -17,6 +19,9 @@ use crate::store::{CallOutcome, Scope};
 
 /// What the simulated callee says when it picks up.
 const CALLEE_LINE: &str = "Hello, who is calling?";
+/// What the simulated answering machine says before its beep.
+const VOICEMAIL_GREETING: &str = "Hi, you have reached Sam Carter. I cannot take your call \
+    right now. Please leave a message after the tone.";
 /// How long the simulated callee listens to the agent before hanging up.
 const CALLEE_LISTENS_FOR: Duration = Duration::from_secs(20);
 
@@ -69,9 +74,19 @@ pub(crate) async fn unplaced(services: Arc<CallServices>, call: OutboundCall, re
     }
 }
 
-/// Runs a test-mode outbound call end to end against the simulated callee.
-async fn simulate(services: Arc<CallServices>, call: OutboundCall) {
-    let script = callee_script(services.tts.as_ref()).await;
+/// Runs a test-mode outbound call end to end against the simulated callee: a person, or an
+/// answering machine on the voicemail numbers (`simulated::callee_kind`).
+pub async fn simulate(services: Arc<CallServices>, call: OutboundCall) {
+    let script = match callee_kind(&call.to) {
+        CalleeKind::Person => callee_script(services.tts.as_ref(), CALLEE_LINE).await,
+        CalleeKind::Voicemail { beep } => {
+            let mut script = callee_script(services.tts.as_ref(), VOICEMAIL_GREETING).await;
+            if beep {
+                script.extend(voicemail_beep());
+            }
+            script
+        }
+    };
     let (leg, callee_end) = simulated_leg(&call);
     let mut route = CallRoute::new(
         call.agent_id.clone(),
@@ -99,11 +114,11 @@ async fn simulate(services: Arc<CallServices>, call: OutboundCall) {
 }
 
 /// The callee's words as 16 kHz audio; silence when the TTS cannot speak them.
-async fn callee_script(tts: &dyn TextToSpeech) -> Vec<i16> {
+async fn callee_script(tts: &dyn TextToSpeech, line: &str) -> Vec<i16> {
     let Some(voice) = find_voice("voice_sarah") else {
         return Vec::new();
     };
-    let mut chunks = tts.synthesize(CALLEE_LINE.to_string(), voice);
+    let mut chunks = tts.synthesize(line.to_string(), voice);
     let mut script = Vec::new();
     while let Some(chunk) = chunks.recv().await {
         match chunk {

@@ -3,6 +3,7 @@
 pub mod dialer;
 pub mod engine_dialer;
 pub mod leg;
+pub mod machine_detector;
 pub mod rtp;
 pub mod simulated;
 pub mod sip;

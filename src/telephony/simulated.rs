@@ -1,6 +1,10 @@
 //! The simulated callee of test-mode outbound calls: no packet leaves the process. The callee
 //! answers at once, speaks a script (a WAV fixture) into the call, records what the agent
 //! says, and hangs up once it has listened long enough — or when the agent hangs up first.
+//!
+//! Who answers depends on the number called (`callee_kind`): a person by default, an
+//! answering machine on the documented voicemail numbers, so a test key can try
+//! `machine_detection` without a carrier.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +27,43 @@ pub enum CalleeError {
     Resample(#[from] ResampleError),
     #[error("cannot write what the callee heard: {0}")]
     Recording(#[from] hound::Error),
+}
+
+/// Test-mode calls to this number reach an answering machine: a spoken greeting, then a beep.
+pub const VOICEMAIL_NUMBER: &str = "+15005550100";
+/// Test-mode calls to this number reach an answering machine whose greeting ends without a
+/// beep (silence follows it).
+pub const VOICEMAIL_NO_BEEP_NUMBER: &str = "+15005550101";
+
+/// Who picks up a test-mode call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalleeKind {
+    /// A person who says hello and waits.
+    Person,
+    /// An answering machine: its greeting, then a beep (or not), then it records.
+    Voicemail { beep: bool },
+}
+
+/// Who answers a test-mode call to `to`.
+pub fn callee_kind(to: &str) -> CalleeKind {
+    match to {
+        VOICEMAIL_NUMBER => CalleeKind::Voicemail { beep: true },
+        VOICEMAIL_NO_BEEP_NUMBER => CalleeKind::Voicemail { beep: false },
+        _ => CalleeKind::Person,
+    }
+}
+
+/// The simulated voicemail's beep, 16 kHz: 300 ms of silence, then 500 ms of 1 kHz, the
+/// tone most answering machines use.
+pub fn voicemail_beep() -> Vec<i16> {
+    let pause = INTERNAL_RATE as usize * 3 / 10;
+    let tone = INTERNAL_RATE as usize / 2;
+    let mut pcm = vec![0i16; pause];
+    pcm.extend((0..tone).map(|i| {
+        let t = i as f32 / INTERNAL_RATE as f32;
+        (12_000.0 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()) as i16
+    }));
+    pcm
 }
 
 /// What the callee does on the call.
@@ -269,6 +310,28 @@ mod tests {
         agent.await.unwrap();
         assert!(report.agent_hung_up);
         assert_eq!(report.heard_frames, 5);
+    }
+
+    #[test]
+    fn the_voicemail_numbers_reach_an_answering_machine() {
+        assert_eq!(
+            callee_kind(VOICEMAIL_NUMBER),
+            CalleeKind::Voicemail { beep: true }
+        );
+        assert_eq!(
+            callee_kind(VOICEMAIL_NO_BEEP_NUMBER),
+            CalleeKind::Voicemail { beep: false }
+        );
+        assert_eq!(callee_kind("+15550999"), CalleeKind::Person);
+        let beep = voicemail_beep();
+        assert_eq!(beep.len(), 16_000 * 8 / 10);
+        assert!(beep[..4_800].iter().all(|&s| s == 0));
+        let peak = beep[4_800..]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap();
+        assert!(peak > 11_000, "{peak}");
     }
 
     #[test]

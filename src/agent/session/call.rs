@@ -9,6 +9,7 @@ use media::vad::{VadConfig, VadEvent, VoiceDetector};
 use media::{Frame, INTERNAL_RATE, InternalFrame};
 use tokio::sync::mpsc;
 
+use super::answering_machine::{MachineScreen, ScreenAction};
 use super::clock::Clock;
 use super::failures::FailureLog;
 use super::journal::TurnJournal;
@@ -17,7 +18,9 @@ use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::phrases;
 use crate::agent::tools::CallTools;
 use crate::agent::tools::arguments::is_allowed_transfer;
-use crate::agent::turn::{ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId};
+use crate::agent::turn::{
+    EndReason, ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId,
+};
 use crate::messaging::Messaging;
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
@@ -48,6 +51,8 @@ pub(super) struct Call {
     /// The agent's configured transfer targets, checked again when a transfer is carried out.
     transfer_targets: Vec<String>,
     failures: FailureLog,
+    /// Outbound answering-machine detection, while it holds the greeting back.
+    screen: Option<MachineScreen>,
     /// Carries the call id into every log line of the call and of its providers' tasks.
     span: tracing::Span,
 }
@@ -151,6 +156,7 @@ impl Call {
             hangup: None,
             transfer_targets: agent.transfer_targets.0,
             failures: FailureLog::default(),
+            screen: MachineScreen::for_call(&route.machine_detection, &leg.info),
             span,
         })
     }
@@ -172,7 +178,9 @@ impl Call {
     pub(super) async fn run(mut self, mut leg: CallLeg, mut journal: TurnJournal) -> CallReport {
         let drain = self.services.drain.clone();
         let mut closing = false;
-        self.turn.handle(0, TurnInput::Answered);
+        if self.screen.is_none() {
+            self.turn.handle(0, TurnInput::Answered);
+        }
         self.carry_out(&leg).await;
         while self.turn.state() != TurnState::Ended {
             let busy = self.is_busy();
@@ -193,6 +201,7 @@ impl Call {
                 event = next_of(&mut self.reply) => self.on_brain(event),
                 chunk = next_of(&mut self.synthesis) => self.on_tts(chunk),
             }
+            self.follow_screen().await;
             // Journaled before and after the actions: what was said is kept even when carrying
             // them out fails.
             journal.sync(self.turn.transcript());
@@ -254,6 +263,9 @@ impl Call {
             Some(LegEvent::Mark(name)) => tracing::trace!(%name, "carrier mark"),
             Some(LegEvent::AnsweredBy(answered_by)) => {
                 tracing::info!(call_id = %self.call_id, ?answered_by, "answering-machine detection");
+                if let Some(screen) = self.screen.as_mut() {
+                    screen.on_carrier(now, answered_by);
+                }
             }
             Some(LegEvent::Hangup(reason)) => {
                 self.hangup = Some(reason);
@@ -270,6 +282,12 @@ impl Call {
         self.send_stt(SttInput::Audio(frame)).await;
         let frame = Frame::from(frame);
         self.recorder.caller(&frame);
+        if let Some(screen) = self.screen.as_mut().filter(|s| s.is_screening()) {
+            // Until it is known who answered, the callee's sounds are not the conversation.
+            screen.on_frame(now, &frame);
+            self.vad.process(&frame);
+            return;
+        }
         let vad = self.vad.process(&frame);
         if let Some(event) = vad {
             tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "caller voice");
@@ -407,6 +425,49 @@ impl Call {
             None => {
                 self.synthesis = None;
                 self.turn.handle(now, TurnInput::TtsDone { utterance });
+            }
+        }
+    }
+
+    /// Acts on answering-machine detection: records who answered, then lets the agent greet,
+    /// leave its message or hang up.
+    async fn follow_screen(&mut self) {
+        let now = self.clock.now();
+        let Some(screen) = self.screen.as_mut() else {
+            return;
+        };
+        screen.on_tick(now);
+        while let Some(action) = self.screen.as_mut().and_then(MachineScreen::poll) {
+            tracing::info!(call_id = %self.call_id, at_ms = now, ?action, "answering-machine screen");
+            match action {
+                ScreenAction::Record(answered_by) => {
+                    let store = &self.services.store;
+                    if let Err(e) = store
+                        .set_call_answered_by(&self.call_id, answered_by.as_str())
+                        .await
+                    {
+                        tracing::error!(call_id = %self.call_id, "cannot record who answered: {e}");
+                    }
+                }
+                ScreenAction::Greet => {
+                    // Speech already under way (an undecided line) opens the caller's turn.
+                    if self.vad.is_speaking() {
+                        self.send_stt(SttInput::SpeechStart).await;
+                        self.turn.handle(now, TurnInput::SpeechStart);
+                    }
+                    self.turn.handle(now, TurnInput::Answered);
+                }
+                ScreenAction::LeaveMessage(message) => {
+                    let input = TurnInput::EndWith {
+                        line: Some(message),
+                        reason: EndReason::VoicemailLeft,
+                    };
+                    self.turn.handle(now, input);
+                }
+                ScreenAction::HangUp(reason) => {
+                    let input = TurnInput::EndWith { line: None, reason };
+                    self.turn.handle(now, input);
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{CallReport, CallServices};
-use crate::agent::turn::{ToolCallRecord, TranscriptTurn, TurnMachine, latency_report};
+use crate::agent::turn::{EndReason, ToolCallRecord, TranscriptTurn, TurnMachine, latency_report};
 use crate::analysis::{BusinessHours, CallFacts, Line, analyze_call};
 use crate::providers::llm::Role;
 use crate::store::{CallOutcome, ProviderFailure, ToolCallEntry, TranscriptEntry};
@@ -33,7 +33,12 @@ pub(super) async fn finish(
         provider_failures,
     } = ended;
     let transcript = turn.transcript().to_vec();
-    let heard_anything = !transcript.is_empty();
+    // A machine hung up on was answered, though nothing was said.
+    let answered_by_machine = matches!(
+        turn.end_reason(),
+        Some(EndReason::MachineDetected | EndReason::FaxDetected)
+    );
+    let heard_anything = !transcript.is_empty() || answered_by_machine;
     let status = match hangup {
         Some(HangupReason::TransportError(_)) if !heard_anything => "failed",
         // The caller left before a word was exchanged either way.

@@ -66,6 +66,12 @@ pub enum TurnInput {
     Tick,
     /// The engine is shutting down: say goodbye and hang up.
     Shutdown,
+    /// End the call from our side for `reason`: say `line` first (not interruptible), or hang
+    /// up at once without one. Answering-machine detection leaves its message this way.
+    EndWith {
+        line: Option<String>,
+        reason: EndReason,
+    },
 }
 
 /// Machine → session, in order.
@@ -297,6 +303,12 @@ impl TurnMachine {
                 return;
             }
             TurnInput::Tick => self.on_tick(now),
+            TurnInput::EndWith { line, reason } => {
+                if !self.closing {
+                    self.end_with(now, line, reason);
+                }
+                return;
+            }
             TurnInput::Shutdown => {
                 if !self.closing {
                     let line = self.config.shutdown_goodbye.clone();
@@ -1045,6 +1057,19 @@ impl TurnMachine {
         self.stop_reply(now);
         self.speak_line(now, line, ReplyKind::Line, false, After::Hangup(reason));
         self.advance_reply(now);
+    }
+
+    /// Ends the call from our side, with a last line or at once (`TurnInput::EndWith`).
+    fn end_with(&mut self, now: u64, line: Option<String>, reason: EndReason) {
+        match line {
+            Some(line) => self.close(now, &line, reason),
+            None => {
+                self.closing = true;
+                self.stop_reply(now);
+                self.actions.push_back(TurnAction::Hangup);
+                self.finish(reason);
+            }
+        }
     }
 
     /// The far end hung up: record what was heard up to now.

@@ -65,6 +65,12 @@ pub enum EndReason {
     MaxDuration,
     /// The engine shut down.
     Shutdown,
+    /// Answering-machine detection: a machine answered and the call asked to hang up on one.
+    MachineDetected,
+    /// Answering-machine detection: the message was left after the machine's greeting.
+    VoicemailLeft,
+    /// Answering-machine detection: a fax machine answered.
+    FaxDetected,
 }
 
 impl EndReason {
@@ -76,6 +82,9 @@ impl EndReason {
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::MaxDuration => "max_duration",
             EndReason::Shutdown => "engine_shutdown",
+            EndReason::MachineDetected => "machine_detected",
+            EndReason::VoicemailLeft => "voicemail_left",
+            EndReason::FaxDetected => "fax_detected",
         }
     }
 }
