@@ -58,9 +58,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         drain: drain.clone(),
     });
     let sip = start_sip(&config, &services).await?;
+    let vonage = crate::telephony::vonage::Vonage::new(services.clone());
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         services: services.clone(),
+        vonage: vonage.clone(),
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
@@ -73,7 +75,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             });
         }));
     let flusher = api.spawn_usage_flusher(Duration::from_secs(1));
-    let app = crate::api::router(api.clone()).merge(crate::telephony::twilio::router(services));
+    let app = crate::api::router(api.clone())
+        .merge(crate::telephony::twilio::router(services))
+        .merge(vonage.router());
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

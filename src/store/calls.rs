@@ -185,6 +185,16 @@ impl Store {
             .await
     }
 
+    /// The carrier's id of a call placed through a carrier's API (known once it accepted it).
+    pub async fn set_call_carrier_id(
+        &self,
+        call_id: &str,
+        carrier_call_id: &str,
+    ) -> Result<(), StoreError> {
+        self.set_call_column(call_id, "carrier_call_id", carrier_call_id)
+            .await
+    }
+
     async fn set_call_column(
         &self,
         call_id: &str,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::simulated::{SimulatedCallee, run_callee, simulated_leg};
 use super::sip::service::SipDialer;
+use super::vonage::Vonage;
 use super::{Dialer, OutboundCall};
 use crate::agent::session::{CallRoute, CallServices, run_call};
 use crate::config::OutboundCarrier;
@@ -21,6 +22,8 @@ const CALLEE_LISTENS_FOR: Duration = Duration::from_secs(20);
 pub struct EngineDialer {
     pub sip: SipDialer,
     pub services: Arc<CallServices>,
+    /// Places live calls when Vonage is the outbound carrier.
+    pub vonage: Vonage,
 }
 
 impl Dialer for EngineDialer {
@@ -31,11 +34,8 @@ impl Dialer for EngineDialer {
         }
         match self.services.config.outbound_carrier() {
             Some(OutboundCarrier::Sip) => self.sip.dial(call),
-            Some(
-                carrier @ (OutboundCarrier::Twilio
-                | OutboundCarrier::Telnyx
-                | OutboundCarrier::Vonage),
-            ) => {
+            Some(OutboundCarrier::Vonage) => self.vonage.dial(call),
+            Some(carrier @ (OutboundCarrier::Twilio | OutboundCarrier::Telnyx)) => {
                 let reason = format!(
                     "outbound calls through {} are not available yet",
                     carrier.as_str()

@@ -7,6 +7,7 @@ pub mod rtp;
 pub mod simulated;
 pub mod sip;
 pub mod twilio;
+pub mod vonage;
 
 pub use dialer::{Dialer, MachineDetection, OutboundCall};
 pub use leg::{
