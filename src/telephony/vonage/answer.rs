@@ -35,7 +35,7 @@ pub(super) async fn answer(
     }
     // A POST's token hashes its JSON body; a GET's parameters ride in the (TLS) URL.
     let is_post = method == Method::POST;
-    if let Err(refused) = authenticate(&shared, "answer", &headers, is_post.then_some(&body[..])) {
+    if let Some(refused) = authenticate(&shared, "answer", &headers, is_post.then_some(&body[..])) {
         return refused;
     }
     let params = if is_post {

@@ -33,7 +33,7 @@ pub(super) async fn event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authenticate(&shared, "event", &headers, Some(&body[..])) {
+    if let Some(refused) = authenticate(&shared, "event", &headers, Some(&body[..])) {
         return refused;
     }
     let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(&body) else {

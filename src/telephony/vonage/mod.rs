@@ -150,16 +150,16 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Checks a webhook's `Authorization` against the signature secret; the response to send
+/// Checks a webhook's `Authorization` against the signature secret; `Some(refusal)` to send
 /// when it fails.
 fn authenticate(
     shared: &Shared,
     endpoint: &str,
     headers: &axum::http::HeaderMap,
     body: Option<&[u8]>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let Some(secret) = shared.secret() else {
-        return Err(unconfigured(endpoint));
+        return Some(unconfigured(endpoint));
     };
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -170,8 +170,7 @@ fn authenticate(
         body,
         now: unix_now(),
     };
-    signature::verify(authorization, &expected).map_err(|e| {
-        tracing::warn!(endpoint, "vonage webhook refused: {e}");
-        (StatusCode::FORBIDDEN, "invalid or missing Vonage signature").into_response()
-    })
+    let e = signature::verify(authorization, &expected).err()?;
+    tracing::warn!(endpoint, "vonage webhook refused: {e}");
+    Some((StatusCode::FORBIDDEN, "invalid or missing Vonage signature").into_response())
 }
