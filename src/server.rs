@@ -60,11 +60,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sip = start_sip(&config, &services).await?;
     let twilio = crate::telephony::twilio::TwilioCalls::from_config(&config);
     let telnyx = crate::telephony::telnyx::Telnyx::new(services.clone());
+    let vonage = crate::telephony::vonage::Vonage::new(services.clone());
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         telnyx: telnyx.dialer(),
         services: services.clone(),
         twilio: twilio.clone(),
+        vonage: vonage.clone(),
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
@@ -80,6 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = crate::api::router(api.clone())
         .merge(crate::telephony::twilio::router_with(services, twilio))
         .merge(telnyx.router())
+        .merge(vonage.router())
         .merge(crate::console::router());
     let listener = TcpListener::bind(config.http_addr)
         .await

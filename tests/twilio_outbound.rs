@@ -158,6 +158,7 @@ async fn engine(callee: Callee, pipeline: Pipeline) -> Engine {
     let dialer = Arc::new(EngineDialer {
         sip: sip.dialer(),
         telnyx: boltcall::telephony::telnyx::Telnyx::new(services.clone()).dialer(),
+        vonage: boltcall::telephony::vonage::Vonage::new(services.clone()),
         services: services.clone(),
         twilio: twilio.clone(),
     });

@@ -176,7 +176,8 @@ impl Store {
             .await
     }
 
-    /// The carrier's id of a call placed after it was recorded (Twilio's CallSid).
+    /// The carrier's id of a call placed through a carrier's API (Twilio's CallSid, Telnyx's
+    /// call control id, Vonage's uuid), known once the carrier accepted it.
     pub async fn set_call_carrier_id(
         &self,
         call_id: &str,

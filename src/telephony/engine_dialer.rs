@@ -11,6 +11,7 @@ use super::simulated::{
 use super::sip::service::SipDialer;
 use super::telnyx::TelnyxDialer;
 use super::twilio::TwilioCalls;
+use super::vonage::Vonage;
 use super::{Dialer, OutboundCall};
 use crate::agent::session::{CallRoute, CallServices, run_call};
 use crate::config::OutboundCarrier;
@@ -31,6 +32,8 @@ pub struct EngineDialer {
     pub services: Arc<CallServices>,
     /// Twilio's REST client and the calls placed with it, shared with the Twilio router.
     pub twilio: Arc<TwilioCalls>,
+    /// Places live calls when Vonage is the outbound carrier.
+    pub vonage: Vonage,
 }
 
 impl Dialer for EngineDialer {
@@ -43,13 +46,7 @@ impl Dialer for EngineDialer {
             Some(OutboundCarrier::Sip) => self.sip.dial(call),
             Some(OutboundCarrier::Twilio) => self.twilio.dial(self.services.clone(), call),
             Some(OutboundCarrier::Telnyx) => self.telnyx.dial(call),
-            Some(carrier @ OutboundCarrier::Vonage) => {
-                let reason = format!(
-                    "outbound calls through {} are not available yet",
-                    carrier.as_str()
-                );
-                tokio::spawn(unplaced(self.services.clone(), call, reason));
-            }
+            Some(OutboundCarrier::Vonage) => self.vonage.dial(call),
             None => {
                 let reason = "no carrier places live outbound calls: set BOLTCALL_SIP_TRUNK, \
                     BOLTCALL_TWILIO_ACCOUNT_SID and BOLTCALL_TWILIO_AUTH_TOKEN, \

@@ -10,6 +10,7 @@ pub mod sip;
 pub mod stream_codec;
 pub mod telnyx;
 pub mod twilio;
+pub mod vonage;
 
 pub use dialer::{Dialer, MachineDetection, OutboundCall};
 pub use leg::{
