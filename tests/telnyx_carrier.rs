@@ -741,7 +741,6 @@ async fn machine_detection_is_asked_for_as_the_request_says() {
 /// hangs up on the machine. Needs the session side of answering-machine detection (another
 /// branch); the transport's half is covered by the registry's unit tests.
 #[tokio::test]
-#[ignore = "enable once the session records answered_by (amd branch)"]
 async fn a_machine_verdict_is_recorded_and_the_machine_hung_up_on() {
     let engine = engine().await;
     let id = engine.dial(MachineDetection::HangUp).await;

@@ -581,7 +581,6 @@ async fn an_amd_verdict_is_asked_for_and_accepted() {
 /// The session's side of the verdict (recording `answered_by`) lands with the AMD work on
 /// another branch; run with `--ignored` once both are merged.
 #[tokio::test]
-#[ignore = "needs the session's handling of LegEvent::AnsweredBy (amd branch)"]
 async fn an_amd_verdict_reaches_the_session() {
     let engine = engine(
         Callee::Answers {

@@ -831,7 +831,6 @@ async fn machine_detection_is_asked_of_vonage_and_its_verdict_accepted() {
 }
 
 #[tokio::test]
-#[ignore = "needs the session side of answering-machine detection (records answered_by)"]
 async fn vonages_machine_verdict_is_recorded_as_answered_by() {
     let engine = engine(Then::Listen).await;
     let call = outbound(&engine, MachineDetection::HangUp).await;
