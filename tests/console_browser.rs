@@ -4,7 +4,6 @@
 //! calls and stereo recording. Screenshots of the main pages land in the target directory's
 //! `console-screenshots/` (not committed).
 
-#[allow(dead_code)]
 mod common;
 #[path = "browser/webdriver.rs"]
 mod webdriver;

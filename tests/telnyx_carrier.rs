@@ -22,6 +22,7 @@ use boltcall::agent::session::CallServices;
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
+use boltcall::providers::stt::SpeechToText;
 use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
 use boltcall::store::{AgentPatch, CallRecord, NewAgent, NewCall, Scope, Store};
 use boltcall::telephony::telnyx::Telnyx;
@@ -127,7 +128,25 @@ async fn engine() -> Engine {
     engine_with(false, "active", |_| {}).await
 }
 
+/// What hears, thinks and speaks in the engine under test.
+#[derive(Clone, Copy, PartialEq)]
+enum Speech {
+    /// Scripted stand-ins: the conversation is known in advance.
+    Scripted,
+    /// The product's offline stack: Whisper, the offline brain and Piper.
+    Offline,
+}
+
 async fn engine_with(
+    transfer: bool,
+    agent_status: &str,
+    configure: impl FnOnce(&mut Config),
+) -> Engine {
+    engine_speaking(Speech::Scripted, transfer, agent_status, configure).await
+}
+
+async fn engine_speaking(
+    speech: Speech,
     transfer: bool,
     agent_status: &str,
     configure: impl FnOnce(&mut Config),
@@ -180,13 +199,26 @@ async fn engine_with(
         };
         store.update_agent(&scope, &agent.id, patch).await.unwrap();
     }
+    let (stt, tts, brain): (Arc<dyn SpeechToText>, Arc<dyn TextToSpeech>, Arc<dyn Brain>) =
+        match speech {
+            Speech::Scripted => (
+                Arc::new(ScriptedStt(HEARD)),
+                Arc::new(ToneTts),
+                Arc::new(FixedBrain { transfer }),
+            ),
+            Speech::Offline => (
+                boltcall::providers::build_stt(&config).await.unwrap(),
+                boltcall::providers::build_tts(&config).await.unwrap(),
+                boltcall::providers::llm::build_brain(&config),
+            ),
+        };
     let services = Arc::new(CallServices {
         admission: Admission::from_config(&config),
         config: Arc::new(config),
         store: store.clone(),
-        stt: Arc::new(ScriptedStt(HEARD)),
-        tts: Arc::new(ToneTts),
-        brain: Arc::new(FixedBrain { transfer }),
+        stt,
+        tts,
+        brain,
         drain: Default::default(),
     });
     let telnyx = Telnyx::new(services);
@@ -377,6 +409,31 @@ async fn an_incoming_call_is_answered_streamed_and_recorded() {
         engine.fake.commands()
     );
     assert_eq!(engine.fake.unauthorized(), 0);
+}
+
+#[tokio::test]
+async fn an_incoming_call_runs_through_the_offline_speech_stack() {
+    let engine = engine_speaking(Speech::Offline, false, "active", |_| {}).await;
+    let answer = engine.ring("v3:offline-1", AGENT_PHONE).await;
+    let url = answer.body["stream_url"].as_str().unwrap().to_string();
+    let start = StartInfo {
+        call_control_id: "v3:offline-1",
+        from: CALLER_PHONE,
+        to: AGENT_PHONE,
+        client_state: None,
+    };
+    let mut call = StreamCall::open(&url, start).await;
+    call.silence(4.0).await;
+    // Piper speaking "Hello, thanks for calling." through PCMU: well over a second of sound.
+    let greeting = call.sound_frames();
+    assert!(greeting > 40, "greeting frames {greeting}");
+    call.hang_up().await;
+    let record = engine.calls().await.into_iter().next().unwrap();
+    let record = engine.ended(&record.id).await;
+    assert_eq!(record.status, "completed");
+    assert_eq!(record.transcript[0].role, "agent");
+    assert_eq!(record.transcript[0].text, "Hello, thanks for calling.");
+    assert!(record.recording_url.is_some());
 }
 
 #[tokio::test]

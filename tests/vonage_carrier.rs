@@ -19,6 +19,7 @@ use boltcall::agent::session::CallServices;
 use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
+use boltcall::providers::stt::SpeechToText;
 use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
 use boltcall::store::{AgentPatch, CallRecord, NewAgent, NewCall, Scope, Store};
 use boltcall::telephony::vonage::Vonage;
@@ -142,7 +143,24 @@ async fn engine(then: Then) -> Engine {
     engine_with(then, |_| {}).await
 }
 
+/// What hears, thinks and speaks in the engine under test.
+#[derive(Clone, Copy, PartialEq)]
+enum Speech {
+    /// Scripted stand-ins: the conversation is known in advance.
+    Scripted,
+    /// The product's offline stack: Whisper, the offline brain and Piper.
+    Offline,
+}
+
 async fn engine_with(then: Then, configure: impl FnOnce(&mut Config)) -> Engine {
+    engine_speaking(Speech::Scripted, then, configure).await
+}
+
+async fn engine_speaking(
+    speech: Speech,
+    then: Then,
+    configure: impl FnOnce(&mut Config),
+) -> Engine {
     let key = Arc::new(AppKey::generate());
     let fake = FakeVonage::start(key.public.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -186,13 +204,26 @@ async fn engine_with(then: Then, configure: impl FnOnce(&mut Config)) -> Engine 
         )
         .await
         .unwrap();
+    let (stt, tts, brain): (Arc<dyn SpeechToText>, Arc<dyn TextToSpeech>, Arc<dyn Brain>) =
+        match speech {
+            Speech::Scripted => (
+                Arc::new(ScriptedStt(HEARD)),
+                Arc::new(ToneTts),
+                Arc::new(ScriptBrain(then)),
+            ),
+            Speech::Offline => (
+                boltcall::providers::build_stt(&config).await.unwrap(),
+                boltcall::providers::build_tts(&config).await.unwrap(),
+                boltcall::providers::llm::build_brain(&config),
+            ),
+        };
     let services = Arc::new(CallServices {
         admission: Admission::from_config(&config),
         config: Arc::new(config),
         store: store.clone(),
-        stt: Arc::new(ScriptedStt(HEARD)),
-        tts: Arc::new(ToneTts),
-        brain: Arc::new(ScriptBrain(then)),
+        stt,
+        tts,
+        brain,
         drain: Default::default(),
     });
     let vonage = Vonage::new(services);
@@ -311,6 +342,35 @@ async fn outbound(engine: &Engine, machine_detection: MachineDetection) -> Outbo
         permit: None,
         machine_detection,
     }
+}
+
+#[tokio::test]
+async fn an_inbound_call_runs_through_the_offline_speech_stack() {
+    let engine = engine_speaking(Speech::Offline, Then::Listen, |_| {}).await;
+    let (status, ncco) = get_answer(
+        &engine.base,
+        "15550001000",
+        "15550002000",
+        "uuid-offline-1",
+        signed(),
+    )
+    .await;
+    assert_eq!(status, 200, "{ncco}");
+    let (uri, headers) = stream_endpoint(&ncco);
+    let mut socket = VonageSocket::connect(&uri, &headers, 16_000).await.unwrap();
+    socket.silence(4.0).await;
+    // Piper speaking the greeting as 16 kHz L16: well over a second of sound.
+    assert!(
+        socket.sound_frames > 40,
+        "greeting frames {}",
+        socket.sound_frames
+    );
+    socket.hang_up().await;
+    let call = ended_call(&engine.store, &engine.scope, None).await;
+    assert_eq!(call.status, "completed");
+    assert_eq!(call.transcript[0].role, "agent");
+    assert_eq!(call.transcript[0].text, GREETING);
+    assert!(call.recording_url.is_some());
 }
 
 #[tokio::test]
