@@ -87,6 +87,15 @@ pub enum LegEvent {
     Hangup(HangupReason),
 }
 
+/// A carrier's DTMF text as a `LegEvent::Dtmf` digit: exactly one of `0-9`, `*`, `#`, `A-D`.
+pub fn dtmf_digit(text: &str) -> Option<char> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if matches!(c, '0'..='9' | '*' | '#' | 'A'..='D') => Some(c),
+        _ => None,
+    }
+}
+
 /// Session → transport.
 // Frames travel inline: boxing them would allocate once per 20 ms per call.
 #[allow(clippy::large_enum_variant)]

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::telephony::leg::dtmf_digit;
 use crate::telephony::stream_codec::WireFormat;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -156,15 +157,10 @@ pub fn parse(text: &str) -> Result<Inbound, ProtocolError> {
                 .map_err(|e| ProtocolError::Payload(e.to_string()))?;
             Inbound::Media { payload }
         }
-        Raw::Dtmf { dtmf } => {
-            let mut chars = dtmf.digit.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if matches!(c, '0'..='9' | '*' | '#' | 'A'..='D') => {
-                    Inbound::Dtmf(c)
-                }
-                _ => return Err(ProtocolError::Digit(dtmf.digit)),
-            }
-        }
+        Raw::Dtmf { dtmf } => match dtmf_digit(&dtmf.digit) {
+            Some(c) => Inbound::Dtmf(c),
+            None => return Err(ProtocolError::Digit(dtmf.digit)),
+        },
         Raw::Mark { mark } => Inbound::Mark(mark.name),
         Raw::Stop => Inbound::Stop,
         Raw::Error { payload } => Inbound::Error(payload.to_string()),

@@ -7,6 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+use crate::telephony::leg::dtmf_digit;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProtocolError {
     #[error("not a Media Streams message: {0}")]
@@ -135,15 +137,10 @@ pub fn parse(text: &str) -> Result<Inbound, ProtocolError> {
                 .map_err(|e| ProtocolError::Payload(e.to_string()))?;
             Inbound::Media { payload }
         }
-        Raw::Dtmf { dtmf } => {
-            let mut chars = dtmf.digit.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if matches!(c, '0'..='9' | '*' | '#' | 'A'..='D') => {
-                    Inbound::Dtmf(c)
-                }
-                _ => return Err(ProtocolError::Digit(dtmf.digit)),
-            }
-        }
+        Raw::Dtmf { dtmf } => match dtmf_digit(&dtmf.digit) {
+            Some(c) => Inbound::Dtmf(c),
+            None => return Err(ProtocolError::Digit(dtmf.digit)),
+        },
         Raw::Mark { mark } => Inbound::Mark(mark.name),
         Raw::Stop => Inbound::Stop,
     })

@@ -8,6 +8,8 @@
 
 use serde_json::{Value, json};
 
+use crate::telephony::leg::dtmf_digit;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProtocolError {
     #[error("not a Vonage WebSocket message: {0}")]
@@ -90,12 +92,9 @@ pub fn parse(text: &str) -> Result<Inbound, ProtocolError> {
                 (_, Some(Value::String(d))) => d.clone(),
                 _ => String::new(),
             };
-            let mut chars = digit.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if matches!(c, '0'..='9' | '*' | '#' | 'A'..='D') => {
-                    Inbound::Dtmf(c)
-                }
-                _ => return Err(ProtocolError::Digit(digit)),
+            match dtmf_digit(&digit) {
+                Some(c) => Inbound::Dtmf(c),
+                None => return Err(ProtocolError::Digit(digit)),
             }
         }
         "websocket:notify" => Inbound::Notify(
