@@ -12,8 +12,12 @@ mod telnyx_fake;
 #[path = "common/twilio_caller.rs"]
 mod twilio_caller;
 
+#[path = "common/tone_tts.rs"]
+mod tone_tts;
+
 use std::sync::Arc;
 use std::time::Duration;
+use tone_tts::ToneTts;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,7 +27,7 @@ use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
 use boltcall::providers::stt::SpeechToText;
-use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
+use boltcall::providers::tts::TextToSpeech;
 use boltcall::store::{AgentPatch, CallRecord, NewAgent, NewCall, Scope, Store};
 use boltcall::telephony::telnyx::Telnyx;
 use boltcall::telephony::telnyx::rest::{Action, TelnyxRest};
@@ -45,40 +49,6 @@ const CONNECTION_ID: &str = "1684641123236054244";
 const HEARD: &str = "what are your opening hours";
 const ANSWER: &str = "We are open nine to five.";
 const TRANSFERRING: &str = "Let me put you through.";
-
-/// Speaks a 440 Hz tone, 60 ms per character, in 100 ms chunks.
-struct ToneTts;
-
-impl TextToSpeech for ToneTts {
-    fn name(&self) -> &'static str {
-        "tone"
-    }
-    fn synthesize(
-        &self,
-        text: String,
-        _voice: &'static Voice,
-    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(async move {
-            let total = text.chars().count() * 960;
-            let mut n = 0usize;
-            while n < total {
-                let len = 1600.min(total - n);
-                let chunk: Vec<i16> = (n..n + len)
-                    .map(|i| {
-                        let t = i as f32 / 16_000.0;
-                        (6000.0 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()) as i16
-                    })
-                    .collect();
-                n += len;
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
-    }
-}
 
 /// Answers every caller turn the same way; with `transfer`, says so and transfers instead.
 struct FixedBrain {

@@ -14,8 +14,12 @@ mod twilio_caller;
 #[path = "carrier_fakes/twilio_rest.rs"]
 mod twilio_rest;
 
+#[path = "common/tone_tts.rs"]
+mod tone_tts;
+
 use std::sync::Arc;
 use std::time::Duration;
+use tone_tts::ToneTts;
 
 use boltcall::agent::admission::Admission;
 use boltcall::agent::session::{CallServices, run_call};
@@ -23,7 +27,7 @@ use boltcall::agent::tools::ToolRunner;
 use boltcall::api::ApiState;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
-use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
+use boltcall::providers::tts::TextToSpeech;
 use boltcall::store::{CallRecord, NewAgent, NewCall, Plan, Scope, Store};
 use boltcall::telephony::engine_dialer::EngineDialer;
 use boltcall::telephony::sip::routing::StoreRouting;
@@ -643,40 +647,6 @@ async fn transfer_call_redirects_the_live_call_to_the_desk() {
     assert_eq!(call.transferred_to.as_deref(), Some(DESK));
     assert_eq!(call.end_reason.as_deref(), Some("transferred"));
     assert_eq!(engine.completed_events(&call_id).await, 1);
-}
-
-/// Speaks a 440 Hz tone, 60 ms per character, in 100 ms chunks.
-struct ToneTts;
-
-impl TextToSpeech for ToneTts {
-    fn name(&self) -> &'static str {
-        "tone"
-    }
-    fn synthesize(
-        &self,
-        text: String,
-        _voice: &'static Voice,
-    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(async move {
-            let total = text.chars().count() * 960;
-            let mut n = 0usize;
-            while n < total {
-                let len = 1600.min(total - n);
-                let chunk: Vec<i16> = (n..n + len)
-                    .map(|i| {
-                        let t = i as f32 / 16_000.0;
-                        (6000.0 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()) as i16
-                    })
-                    .collect();
-                n += len;
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
-    }
 }
 
 /// Puts the callee through to the desk as soon as they say anything.

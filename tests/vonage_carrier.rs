@@ -10,9 +10,13 @@ mod fake_vonage;
 #[path = "common/scripted_stt.rs"]
 mod scripted_stt;
 
+#[path = "common/tone_tts.rs"]
+mod tone_tts;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tone_tts::ToneTts;
 
 use boltcall::agent::admission::Admission;
 use boltcall::agent::session::CallServices;
@@ -20,7 +24,7 @@ use boltcall::agent::tools::ToolRunner;
 use boltcall::config::Config;
 use boltcall::providers::llm::{Brain, BrainContext, BrainEvent, BrainSession, Message, Role};
 use boltcall::providers::stt::SpeechToText;
-use boltcall::providers::tts::{TextToSpeech, TtsError, Voice};
+use boltcall::providers::tts::TextToSpeech;
 use boltcall::store::{AgentPatch, CallRecord, NewAgent, NewCall, Scope, Store};
 use boltcall::telephony::vonage::Vonage;
 use boltcall::telephony::vonage::api_token::ApiSigner;
@@ -41,40 +45,6 @@ const GREETING: &str = "Hello, thanks for calling.";
 const HEARD: &str = "what are your opening hours";
 const ANSWER: &str = "We are open nine to five.";
 const DESK: &str = "+14155550100";
-
-/// Speaks a 440 Hz tone, 60 ms per character, in 100 ms chunks.
-struct ToneTts;
-
-impl TextToSpeech for ToneTts {
-    fn name(&self) -> &'static str {
-        "tone"
-    }
-    fn synthesize(
-        &self,
-        text: String,
-        _voice: &'static Voice,
-    ) -> mpsc::Receiver<Result<Vec<i16>, TtsError>> {
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(async move {
-            let total = text.chars().count() * 960;
-            let mut n = 0usize;
-            while n < total {
-                let len = 1600.min(total - n);
-                let chunk: Vec<i16> = (n..n + len)
-                    .map(|i| {
-                        let t = i as f32 / 16_000.0;
-                        (6000.0 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()) as i16
-                    })
-                    .collect();
-                n += len;
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
-    }
-}
 
 /// What the agent does after answering the caller.
 #[derive(Clone)]
