@@ -70,8 +70,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     prepare_fixed_lines(&services);
     let warm_services = services.clone();
+    let web_calls = crate::telephony::webrtc::WebCalls::new(services.clone())
+        .context("cannot set up WebRTC for browser calls")?;
     let api = ApiState::new(store.clone(), config.clone(), dialer)
         .with_admission(services.admission.clone())
+        .with_web_calls(web_calls)
         .on_agent_saved(Arc::new(move |agent| {
             let services = warm_services.clone();
             tokio::spawn(async move {

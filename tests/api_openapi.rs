@@ -394,6 +394,29 @@ async fn every_endpoint_answers_as_documented() {
     );
     call!(Method::GET, "/v1/analytics/usage", "/v1/analytics/usage");
 
+    // Browser calls: a JSON body is not an SDP offer, and a call that is not running cannot
+    // be hung up; both answer the envelope. Their successes (an SDP answer, 204) are made by
+    // a real browser against `boltcall serve` in tests/web_call_browser.rs.
+    let refused = call!(
+        Method::POST,
+        "/v1/agents/{id}/web-calls",
+        format!("/v1/agents/{agent_id}/web-calls"),
+        json!({"sdp": "v=0"})
+    );
+    assert_eq!(refused["error"]["status"], 415, "{refused}");
+    call!(
+        Method::DELETE,
+        "/v1/web-calls/{id}",
+        "/v1/web-calls/call_missing"
+    );
+    let web_call = &c.doc["paths"]["/v1/agents/{id}/web-calls"]["post"];
+    assert!(web_call["requestBody"]["content"]["application/sdp"].is_object());
+    assert!(web_call["responses"]["201"]["content"]["application/sdp"].is_object());
+    c.covered
+        .insert(("post".into(), "/v1/agents/{id}/web-calls".into()));
+    c.covered
+        .insert(("delete".into(), "/v1/web-calls/{id}".into()));
+
     // Error responses match the documented envelope too.
     call!(Method::GET, "/v1/agents/{id}", "/v1/agents/agent_missing");
     call!(

@@ -293,7 +293,7 @@ const BUSY_RETRY_AFTER_SECS: u64 = 30;
 
 /// A call admission turned away, in the error envelope: `402 quota_exceeded` once the plan's
 /// minutes are used up, `429 rate_limited` while a concurrency cap is reached.
-fn refused(refusal: Refusal) -> ApiError {
+pub(super) fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::MinutesExhausted { .. } => {
             ApiError::quota_exceeded(format!("Cannot place the call: {refusal}."))

@@ -17,6 +17,7 @@ mod rate_limit;
 mod usage;
 mod validate;
 mod voices;
+mod web_calls;
 mod webhooks;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::config::Config;
 use crate::messaging::Messaging;
 use crate::store::{AgentRecord, Store};
 use crate::telephony::Dialer;
+use crate::telephony::webrtc::WebCalls;
 
 pub use error::{ApiError, ErrorEnvelope};
 pub use openapi::ApiDoc;
@@ -55,6 +57,8 @@ pub struct ApiState {
     agent_saved: Option<AgentHook>,
     /// Outbound calls pass the same admission as every other call.
     pub admission: Arc<Admission>,
+    /// Browser calls (`POST /v1/agents/{id}/web-calls`); `None` answers them 503.
+    pub web_calls: Option<Arc<WebCalls>>,
 }
 
 /// Told of every agent created or updated (the server prepares its fixed lines).
@@ -82,6 +86,7 @@ impl ApiState {
             admission: Admission::from_config(&config),
             config,
             agent_saved: None,
+            web_calls: None,
         }
     }
 
@@ -100,6 +105,12 @@ impl ApiState {
     /// Shares `admission` with the engine's other call paths (by default the API has its own).
     pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
         self.admission = admission;
+        self
+    }
+
+    /// Takes browser calls on `web_calls` (by default they are answered 503).
+    pub fn with_web_calls(mut self, web_calls: Arc<WebCalls>) -> Self {
+        self.web_calls = Some(web_calls);
         self
     }
 
@@ -150,6 +161,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(analytics::routes())
         .merge(voices::routes())
         .merge(knowledge::routes())
+        .merge(web_calls::routes())
         .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,7 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    ApiState, agents, analytics, appointments, calls, knowledge, leads, messages, voices, webhooks,
+    ApiState, agents, analytics, appointments, calls, knowledge, leads, messages, voices,
+    web_calls, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +25,7 @@ use super::{
         voices::list,
         knowledge::list, knowledge::create, knowledge::fetch, knowledge::remove,
         knowledge::list_documents, knowledge::add_document, knowledge::remove_document,
+        web_calls::start, web_calls::hang_up,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

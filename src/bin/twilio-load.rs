@@ -13,6 +13,9 @@
 //! It signs nothing: run the engine with `BOLTCALL_TWILIO_ALLOW_UNSIGNED=1` and no auth token
 //! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` at least `--calls`).
 
+#[path = "load/usage.rs"]
+mod usage;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -23,6 +26,7 @@ use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use usage::{Usage, process_usage};
 
 #[derive(Parser)]
 #[command(about = "Open N concurrent fake Twilio Media Streams calls against a running engine")]
@@ -185,7 +189,7 @@ async fn one_call(
     Ok(stats)
 }
 
-fn report(args: &Args, stats: &[CallStats], wall: Duration, usage: Option<(Usage, Usage)>) {
+fn report(args: &Args, stats: &[CallStats], wall: Duration, cost: Option<(Usage, Usage)>) {
     let failed: Vec<&String> = stats.iter().filter_map(|s| s.error.as_ref()).collect();
     let ok: Vec<&CallStats> = stats.iter().filter(|s| s.error.is_none()).collect();
     // Pacing: agent frames received per 20 ms of the span they arrived over (1.0 = exact).
@@ -245,62 +249,9 @@ fn report(args: &Args, stats: &[CallStats], wall: Duration, usage: Option<(Usage
         gaps.get(gaps.len() / 2).copied().unwrap_or(0),
         gaps.last().copied().unwrap_or(0)
     );
-    if let Some((before, after)) = usage {
-        let cpu = (after.cpu_seconds - before.cpu_seconds).max(0.0);
-        let cores = cpu / wall.as_secs_f64();
-        println!(
-            "engine cpu: {:.1} s over {:.1} s = {:.2} cores; per call {:.1} % of a core",
-            cpu,
-            wall.as_secs_f64(),
-            cores,
-            100.0 * cores / args.calls.max(1) as f64
-        );
-        println!(
-            "engine rss: {:.1} MB before, {:.1} MB peak (VmHWM), {:.2} MB per call",
-            before.rss_kb as f64 / 1024.0,
-            after.peak_kb as f64 / 1024.0,
-            (after.peak_kb.saturating_sub(before.rss_kb)) as f64
-                / 1024.0
-                / args.calls.max(1) as f64
-        );
+    if let Some((before, after)) = cost {
+        usage::print_cost(&before, &after, wall, args.calls);
     }
-}
-
-struct Usage {
-    cpu_seconds: f64,
-    rss_kb: u64,
-    peak_kb: u64,
-}
-
-/// CPU seconds (user + system) and memory of a process, from /proc.
-fn process_usage(pid: u32) -> anyhow::Result<Usage> {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc stat")?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // USER_HZ is 100 on Linux.
-    let cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Usage {
-        cpu_seconds,
-        rss_kb: kb("VmRSS:"),
-        peak_kb: kb("VmHWM:"),
-    })
 }
 
 /// Reads an 8 kHz mono 16-bit WAV as μ-law.

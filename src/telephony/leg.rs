@@ -132,6 +132,24 @@ pub struct CallLeg {
     pub info: LegInfo,
     pub events: mpsc::Receiver<LegEvent>,
     pub commands: mpsc::Sender<LegCommand>,
+    /// Where the session sends the call's words as they become known, for a transport that
+    /// can show them live (WebRTC's data channel); `None` for the rest. Never waited on: a
+    /// caption that does not fit is dropped.
+    pub captions: Option<mpsc::Sender<Caption>>,
+}
+
+/// Words of the call as soon as they are known, for live captions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Caption {
+    /// `caller` or `agent`.
+    pub speaker: &'static str,
+    pub text: String,
+    /// Caller: `false` for the recogniser's partial (replaced by the next), `true` for its
+    /// final words of a speech segment. Agent: always `true`, one sentence as its voice starts.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// Call time in milliseconds.
+    pub at_ms: u64,
 }
 
 /// The transport's end of a `CallLeg`.
@@ -150,6 +168,7 @@ pub fn leg_pair(info: LegInfo) -> (CallLeg, LegEnd) {
             info,
             events: event_rx,
             commands: command_tx,
+            captions: None,
         },
         LegEnd {
             events: event_tx,

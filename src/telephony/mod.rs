@@ -11,8 +11,10 @@ pub mod stream_codec;
 pub mod telnyx;
 pub mod twilio;
 pub mod vonage;
+pub mod webrtc;
 
 pub use dialer::{Dialer, MachineDetection, OutboundCall};
 pub use leg::{
-    AnsweredBy, CallLeg, Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo, leg_pair,
+    AnsweredBy, CallLeg, Caption, Direction, HangupReason, LegCommand, LegEnd, LegEvent, LegInfo,
+    leg_pair,
 };

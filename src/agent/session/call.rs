@@ -26,7 +26,7 @@ use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
 use crate::providers::tts::{TtsError, Voice};
 use crate::store::NewCall;
-use crate::telephony::{CallLeg, HangupReason, LegCommand, LegEvent};
+use crate::telephony::{CallLeg, Caption, HangupReason, LegCommand, LegEvent};
 
 type Synthesis = mpsc::Receiver<Result<Vec<i16>, TtsError>>;
 
@@ -55,6 +55,8 @@ pub(super) struct Call {
     screen: Option<MachineScreen>,
     /// Carries the call id into every log line of the call and of its providers' tasks.
     span: tracing::Span,
+    /// Live captions, for a transport that shows them (`CallLeg::captions`).
+    captions: Option<mpsc::Sender<Caption>>,
 }
 
 impl Call {
@@ -158,6 +160,7 @@ impl Call {
             failures: FailureLog::default(),
             screen: MachineScreen::for_call(&route.machine_detection, &leg.info),
             span,
+            captions: leg.captions.clone(),
         })
     }
 
@@ -330,8 +333,12 @@ impl Call {
         let now = self.clock.now();
         tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "recogniser");
         match event {
-            Some(SttEvent::Partial { text }) => self.turn.handle(now, TurnInput::SttPartial(text)),
+            Some(SttEvent::Partial { text }) => {
+                self.caption("caller", &text, false);
+                self.turn.handle(now, TurnInput::SttPartial(text));
+            }
             Some(SttEvent::Final { text }) => {
+                self.caption("caller", &text, true);
                 self.finals_pending = self.finals_pending.saturating_sub(1);
                 self.turn.handle(now, TurnInput::SttFinal(text));
             }
@@ -486,6 +493,7 @@ impl Call {
                     }
                 }
                 TurnAction::Synthesize { utterance, text } => {
+                    self.caption("agent", &text, true);
                     let audio = self.services.tts.synthesize(text, self.voice);
                     self.synthesis = Some((utterance, audio));
                 }
@@ -571,6 +579,22 @@ impl Call {
         self.turn
             .handle(now, TurnInput::TtsAudio { utterance, samples });
         self.turn.handle(now, TurnInput::TtsDone { utterance });
+    }
+}
+
+impl Call {
+    /// Shows `text` as a live caption when the transport asked for captions. Never waits: a
+    /// caption the transport has no room for is dropped.
+    fn caption(&self, speaker: &'static str, text: &str, is_final: bool) {
+        if let Some(captions) = &self.captions {
+            let caption = Caption {
+                speaker,
+                text: text.to_string(),
+                is_final,
+                at_ms: self.clock.now(),
+            };
+            let _ = captions.try_send(caption);
+        }
     }
 }
 

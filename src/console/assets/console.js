@@ -159,6 +159,7 @@ const routes = [
 ];
 
 async function route() {
+  if (talk) await endTalk(null);
   if (!sessionStorage.getItem(KEY_STORAGE)) return renderSignIn();
   const hash = location.hash || '#/overview';
   for (const link of document.querySelectorAll('#nav a')) {
@@ -332,8 +333,124 @@ async function renderAgentForm(id) {
     select.value = created.id;
     say(`Knowledge base “${created.name}” created; save the agent to use it.`);
   });
-  show(h('h1', {}, agent ? agent.name : 'New agent'), form, knowledge);
+  show(h('h1', {}, agent ? agent.name : 'New agent'), agent ? talkPanel(agent) : '', form, knowledge);
 }
+
+// ---- talking to an agent (WebRTC) ----
+
+// The one browser call of this tab: { pc, mic, location, callId, ended }.
+let talk = null;
+
+function talkPanel(agent) {
+  const state = h('p', { id: 'talk-state', class: 'muted' },
+    'Talk to this agent with your microphone. The call is recorded like any other.');
+  const start = h('button', { type: 'button', id: 'talk' }, 'Talk to this agent');
+  const stop = h('button', { type: 'button', id: 'hang-up', class: 'secondary', hidden: true }, 'Hang up');
+  const captions = h('ol', { class: 'turns captions', id: 'captions', 'aria-live': 'polite', 'aria-label': 'Live captions' });
+  const voice = h('audio', { id: 'talk-audio', autoplay: true });
+  const panel = h('section', { class: 'card talk', 'aria-labelledby': 'talk-title' },
+    h('h2', { id: 'talk-title' }, 'Talk'), state, h('p', { class: 'row' }, h('span', {}, start, ' ', stop)), captions, voice);
+  const ui = { state, start, stop, captions, voice };
+  start.addEventListener('click', () => startTalk(agent, ui).catch((e) => endTalk(ui, e.message)));
+  stop.addEventListener('click', () => endTalk(ui));
+  return panel;
+}
+
+// Waits until the browser has gathered its candidates: the offer goes out complete (the
+// engine does not take trickled candidates).
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+async function startTalk(agent, ui) {
+  if (talk) await endTalk(null);
+  ui.start.disabled = true;
+  ui.captions.replaceChildren();
+  ui.state.textContent = 'Asking for the microphone…';
+  const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const pc = new RTCPeerConnection();
+  talk = { pc, mic, location: null, callId: null, ended: false, ui };
+  for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
+  const channel = pc.createDataChannel('captions');
+  channel.addEventListener('message', (event) => showCaption(ui.captions, JSON.parse(event.data)));
+  pc.addEventListener('track', (event) => {
+    ui.voice.srcObject = event.streams[0] || new MediaStream([event.track]);
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'connected') ui.state.textContent = 'Connected: speak now.';
+    if (['failed', 'closed', 'disconnected'].includes(pc.connectionState)) endTalk(ui);
+  });
+  // The engine closes the call's data channel when the call ends (the agent hung up).
+  channel.addEventListener('close', () => endTalk(ui));
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  ui.state.textContent = 'Calling…';
+  const response = await fetch('/v1/agents/' + agent.id + '/web-calls', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY_STORAGE), 'Content-Type': 'application/sdp' },
+    body: pc.localDescription.sdp,
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new ApiError(body && body.error ? body.error.message : 'HTTP ' + response.status);
+  }
+  talk.location = response.headers.get('Location');
+  talk.callId = response.headers.get('X-Call-Id');
+  ui.voice.dataset.callId = talk.callId;
+  await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+  ui.stop.hidden = false;
+}
+
+// One caption event: the caller's partial words are replaced until their final; each agent
+// sentence is a line of its own, joined to the agent's line while it keeps talking.
+function showCaption(list, caption) {
+  const last = list.lastElementChild;
+  const open = last && last.classList.contains(caption.speaker) && last.dataset.open === 'true';
+  let item = open ? last : null;
+  if (!item) {
+    item = h('li', { class: 'caption ' + caption.speaker, 'data-open': 'true' },
+      h('div', { class: 'meta' }, caption.speaker === 'agent' ? 'agent' : 'you'), h('span', { class: 'words' }));
+    if (last) last.dataset.open = 'false';
+    list.append(item);
+  }
+  const words = item.querySelector('.words');
+  words.textContent = (item.dataset.said ? item.dataset.said + ' ' : '') + caption.text;
+  if (caption.final) item.dataset.said = words.textContent;
+  item.classList.toggle('partial', !caption.final);
+}
+
+// Ends this tab's call: tells the engine (unless the call is over already), closes the
+// connection and the microphone, then links to the call's record.
+async function endTalk(ui, message) {
+  const ending = talk;
+  if (ending && !ending.ended) {
+    ending.ended = true;
+    talk = null;
+    if (ending.location) {
+      fetch(ending.location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY_STORAGE) } })
+        .catch(() => {});
+    }
+    ending.pc.close();
+    for (const track of ending.mic.getTracks()) track.stop();
+    ui = ui || ending.ui;
+  }
+  if (!ui) return;
+  ui.start.disabled = false;
+  ui.stop.hidden = true;
+  if (message) {
+    ui.state.textContent = '';
+    say(message, true);
+  } else if (ending && ending.callId) {
+    ui.state.replaceChildren('Call ended. ', h('a', { href: '#/calls/' + ending.callId, id: 'talk-call' }, 'Open the call'),
+      ' for its transcript and recording (ready once the call is written up).');
+  }
+}
+
 
 function knowledgeForm(onCreated) {
   const name = h('input', { id: 'kb-name', required: true });
@@ -579,6 +696,12 @@ async function navigate() {
 }
 
 window.addEventListener('hashchange', navigate);
+// A closed or reloaded tab hangs up at once (the engine would notice within seconds anyway).
+window.addEventListener('pagehide', () => {
+  if (talk && talk.location) {
+    fetch(talk.location, { method: 'DELETE', keepalive: true, headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY_STORAGE) } });
+  }
+});
 window.addEventListener('DOMContentLoaded', () => {
   document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
   navigate();
