@@ -82,6 +82,7 @@ struct CallStats {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    boltcall::install_crypto_provider();
     let args = Arc::new(Args::parse());
     let audio = Arc::new(match &args.audio {
         Some(path) => load_48k(path)?,

@@ -69,6 +69,8 @@ pub struct WebCalls {
 
 impl WebCalls {
     pub fn new(services: Arc<CallServices>) -> Result<Arc<Self>, webrtc::Error> {
+        // DTLS needs the process's TLS provider chosen (see `install_crypto_provider`).
+        crate::install_crypto_provider();
         Ok(Arc::new(WebCalls {
             services,
             api: peer::build_api()?,
