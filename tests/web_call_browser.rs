@@ -358,7 +358,7 @@ async fn web_call_voice_to_voice_latency() {
         .unwrap_or(4);
     let engine = engine().await;
     let agent_id = front_desk(&engine.api).await;
-    // The whole fixture: a question, another, and goodbye (the agent then hangs up).
+    // The whole fixture: a question, another, and goodbye.
     let wav = microphone(engine.dir.path(), 40.0);
     let mut latencies = Vec::new();
     for _ in 0..calls {
@@ -382,12 +382,8 @@ async fn web_call_voice_to_voice_latency() {
             )
             .await;
         browser.eval(PROBE, vec![]).await;
-        browser
-            .wait_for(
-                "the end of the call",
-                "return document.getElementById('talk-call') !== null",
-            )
-            .await;
+        // The fixture's three utterances and their answers take under 45 s.
+        tokio::time::sleep(Duration::from_secs(45)).await;
         let probe = browser.eval("return window.__probe", vec![]).await;
         let ends: Vec<f64> = serde_json::from_value(probe["speechEnds"].clone()).unwrap();
         let starts: Vec<f64> = serde_json::from_value(probe["agentStarts"].clone()).unwrap();
