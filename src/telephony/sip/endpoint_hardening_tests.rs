@@ -81,7 +81,7 @@ fn in_dialog_requests_from_strangers_get_481_and_change_nothing() {
     assert_eq!(ep.active_dialogs(), 1);
     assert_eq!(
         ep.media("call-1").unwrap().remote,
-        "192.0.2.10:4000".parse().unwrap()
+        "192.0.2.10:4000".parse::<std::net::SocketAddr>().unwrap()
     );
     // Answered statelessly: none of it is held.
     assert_eq!(

@@ -360,7 +360,10 @@ m=audio 4000 RTP/AVP 8 0 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 tele
         let media = sdp.negotiate(&[Codec::Pcmu, Codec::Pcma]).unwrap();
         assert_eq!((media.codec, media.payload_type), (Codec::Pcma, 8));
         assert_eq!(media.dtmf.map(|e| e.payload_type), Some(101));
-        assert_eq!(media.remote, "10.0.0.1:4000".parse().unwrap());
+        assert_eq!(
+            media.remote,
+            "10.0.0.1:4000".parse::<std::net::SocketAddr>().unwrap()
+        );
         let only_opus = sdp.negotiate(&[Codec::Opus]).unwrap();
         assert_eq!(
             (only_opus.codec, only_opus.payload_type, only_opus.dtmf),
