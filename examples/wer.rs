@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! python3 fixtures/wer/make_wer_audio.py target/wer-audio
-//! cargo run --example wer -- target/wer-audio/manifest.tsv [--verbose]
+//! cargo run --example wer -- target/wer-audio/manifest.tsv [--verbose] [--no-vocabulary]
 //! ```
+//!
+//! The recogniser is primed with the vocabulary of the agent of `fixtures/calls/espeak_checkup`
+//! (Bright Smile Dental), as a call to that agent would be; `--no-vocabulary` leaves it out.
 //!
 //! Each clip goes through a recognition stream the way a call's audio does (speech start, 20 ms
 //! frames, speech end, the final). Both sides are normalised the same way before scoring:
@@ -15,10 +18,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use boltcall::agent::numerals::digits_for_numbers;
+use boltcall::agent::vocabulary::call_vocabulary;
+use boltcall::providers::llm::KnowledgeDoc;
 use boltcall::providers::models;
+use boltcall::providers::stt::vocabulary::Vocabulary;
 use boltcall::providers::stt::whisper::WhisperStt;
 use boltcall::providers::stt::{SpeechToText, SttEvent, SttInput};
 use boltcall::replay::caller_audio::load_frames;
+use boltcall::replay::scenario::Scenario;
 
 /// The words WER counts: see the module comment.
 fn words(text: &str) -> Vec<String> {
@@ -50,9 +57,33 @@ fn edits(reference: &[String], hypothesis: &[String]) -> usize {
     row[hypothesis.len()]
 }
 
-async fn recognise(stt: &WhisperStt, clip: &std::path::Path) -> anyhow::Result<String> {
+/// The vocabulary a call to the fixture agent is primed with.
+fn agent_vocabulary() -> anyhow::Result<Vocabulary> {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/calls/espeak_checkup");
+    let agent = Scenario::load(&fixture)?.agent;
+    let knowledge: Vec<KnowledgeDoc> = agent
+        .knowledge
+        .into_iter()
+        .map(|d| KnowledgeDoc {
+            title: d.title,
+            text: d.text,
+        })
+        .collect();
+    Ok(call_vocabulary(
+        &agent.name,
+        agent.greeting.as_deref(),
+        agent.prompt.as_deref(),
+        &knowledge,
+    ))
+}
+
+async fn recognise(
+    stt: &WhisperStt,
+    vocabulary: &Vocabulary,
+    clip: &std::path::Path,
+) -> anyhow::Result<String> {
     let frames = load_frames(clip)?;
-    let mut stream = stt.open();
+    let mut stream = stt.open_for(vocabulary);
     stream.input.send(SttInput::SpeechStart).await?;
     for frame in frames {
         stream.input.send(SttInput::Audio(frame)).await?;
@@ -72,11 +103,19 @@ async fn recognise(stt: &WhisperStt, clip: &std::path::Path) -> anyhow::Result<S
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "--verbose");
+    let vocabulary = if args.iter().any(|a| a == "--no-vocabulary") {
+        Vocabulary::default()
+    } else {
+        agent_vocabulary()?
+    };
+    if verbose {
+        println!("vocabulary: {:?}", vocabulary.terms());
+    }
     let manifest = args
         .iter()
         .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("usage: wer MANIFEST.tsv [--verbose]"))?;
+        .ok_or_else(|| anyhow::anyhow!("usage: wer MANIFEST.tsv [--verbose] [--no-vocabulary]"))?;
     let data_dir = std::env::var_os("BOLTCALL_DATA_DIR")
         .map_or_else(|| PathBuf::from("./data"), PathBuf::from);
     let paths = models::ensure_installed(&data_dir).await?;
@@ -91,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         else {
             continue;
         };
-        let heard = recognise(&stt, clip.as_ref()).await?;
+        let heard = recognise(&stt, &vocabulary, clip.as_ref()).await?;
         let (r, h) = (words(reference), words(&heard));
         let e = edits(&r, &h);
         if verbose {

@@ -125,7 +125,8 @@ fn digit_run(p: &[Piece], i: usize) -> Option<(usize, String)> {
             words = true;
         } else if is_all_digits(key) {
             digits.push_str(key);
-        } else if let ("double" | "triple", Some(d)) = (key, p.get(j + 1).and_then(|n| digit(&n.key)))
+        } else if let ("double" | "triple", Some(d)) =
+            (key, p.get(j + 1).and_then(|n| digit(&n.key)))
         {
             let times = if key == "double" { 2 } else { 3 };
             digits.extend(std::iter::repeat_n(char::from_digit(d, 10)?, times));
@@ -221,11 +222,8 @@ mod tests {
             n("My number is four one five, five five five, nine eight seven six."),
             "My number is 4155559876."
         );
-        assert_eq!(
-            n("It's 415 555 nine eight seven six"),
-            "It's 4155559876"
-        );
-        assert_eq!(n("six five oh, double two one"), "6502221");
+        assert_eq!(n("It's 415 555 nine eight seven six"), "It's 4155559876");
+        assert_eq!(n("six five oh, double two one"), "650221");
         assert_eq!(n("five five five, twelve thirty-four"), "5551234");
         assert_eq!(n("it's five five five, four hundred"), "it's 555400");
         assert_eq!(n("I need four hundred"), "I need four hundred");

@@ -38,13 +38,27 @@ const NOT_NAMES: &[&str] = &[
     "good", "he", "hello", "hi", "how", "i", "if", "in", "is", "it", "its", "just", "let", "may",
     "my", "no", "not", "of", "ok", "on", "only", "or", "our", "please", "pm", "q", "she", "so",
     "thank", "thanks", "that", "the", "there", "these", "they", "this", "to", "we", "welcome",
-    "what", "when", "where", "which", "who", "why", "will", "with", "would", "yes", "you",
-    "your",
+    "what", "when", "where", "which", "who", "why", "will", "with", "would", "yes", "you", "your",
 ];
 const TITLES: &[&str] = &["Dr.", "Mr.", "Mrs.", "Ms.", "St."];
 const CALENDAR: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
-    "february", "march", "april", "june", "july", "august", "september", "october", "november",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
     "december",
 ];
 
@@ -75,7 +89,11 @@ fn capitalised_phrases(text: &str) -> Vec<String> {
             .collect();
         if words.len() > 1 || words.first().is_some_and(|w| names_something(w)) {
             let phrase = words.join(" ");
-            phrases.push(phrase.trim_end_matches(|c: char| !c.is_alphanumeric()).to_string());
+            phrases.push(
+                phrase
+                    .trim_end_matches(|c: char| !c.is_alphanumeric())
+                    .to_string(),
+            );
         }
     };
     for word in text.split_whitespace() {
@@ -100,7 +118,9 @@ fn services(text: &str) -> Vec<String> {
         .filter_map(|item| {
             let head = item.split([':', ',', '(', '–', '—']).next()?.trim();
             let words = head.split_whitespace().count();
-            (1..=MAX_SERVICE_WORDS).contains(&words).then(|| head.to_string())
+            (1..=MAX_SERVICE_WORDS)
+                .contains(&words)
+                .then(|| head.to_string())
         })
         .collect()
 }
@@ -145,12 +165,25 @@ mod tests {
     fn a_dental_receptionist_primes_its_names_services_and_days() {
         let v = call_vocabulary(
             "Sarah",
-            Some("Thanks for calling Bright Smile Dental, this is Sarah. How can I help you today?"),
-            Some("You are Sarah, the friendly receptionist at Bright Smile Dental. Dr. Anna Patel sees children."),
+            Some(
+                "Thanks for calling Bright Smile Dental, this is Sarah. How can I help you today?",
+            ),
+            Some(
+                "You are Sarah, the friendly receptionist at Bright Smile Dental. Dr. Anna Patel sees children.",
+            ),
             &[
-                doc("Opening hours", "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM."),
-                doc("Services and prices", "- Cleaning: $120, 45 minutes\n- Teeth whitening: $300\n* Filling (from $150)"),
-                doc("FAQ", "Q: Do you take insurance?\nA: Yes, we accept Delta Dental plans."),
+                doc(
+                    "Opening hours",
+                    "We are open Monday to Friday, 8 AM to 6 PM.\nOn Saturdays we open 9 AM to 1 PM.",
+                ),
+                doc(
+                    "Services and prices",
+                    "- Cleaning: $120, 45 minutes\n- Teeth whitening: $300\n* Filling (from $150)",
+                ),
+                doc(
+                    "FAQ",
+                    "Q: Do you take insurance?\nA: Yes, we accept Delta Dental plans.",
+                ),
             ],
         );
         assert_eq!(
@@ -169,7 +202,18 @@ mod tests {
         );
         assert!(v.terms().contains(&"Delta Dental".to_string()));
         assert!(v.terms().contains(&"Tuesday".to_string()));
-        for noise in ["Thanks", "How", "You", "We", "On", "Saturdays", "Q", "A", "Yes", "AM"] {
+        for noise in [
+            "Thanks",
+            "How",
+            "You",
+            "We",
+            "On",
+            "Saturdays",
+            "Q",
+            "A",
+            "Yes",
+            "AM",
+        ] {
             assert!(!v.terms().contains(&noise.to_string()), "{noise} in {v:?}");
         }
     }

@@ -38,7 +38,14 @@ mod tests {
     #[test]
     fn terms_keep_their_order_once_each() {
         let v = Vocabulary::new(
-            ["Bright Smile", "  Sarah ", "bright smile", "", "Teeth\n whitening"].map(String::from),
+            [
+                "Bright Smile",
+                "  Sarah ",
+                "bright smile",
+                "",
+                "Teeth\n whitening",
+            ]
+            .map(String::from),
         );
         assert_eq!(v.terms(), ["Bright Smile", "Sarah", "Teeth whitening"]);
         assert!(Vocabulary::new([String::new()]).is_empty());
