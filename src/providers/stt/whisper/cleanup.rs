@@ -100,15 +100,18 @@ pub fn collapse_repeats(text: &str) -> String {
 /// Longest run of words looked for as the unit of a loop.
 const MAX_LOOP_WORDS: usize = 8;
 
-/// A word of a number read out: repeating those is how "five five five" is said.
-fn is_numeric(key: &str) -> bool {
-    digits_of(key).is_some() || matches!(key, "double" | "triple")
+/// A digit of a number read out ("five", "5", "double"): repeating those is how "five five
+/// five" is said. A group of digits said again and again ("9876, 9876, 9876") is a loop.
+fn is_digit_word(key: &str) -> bool {
+    let group = key.len() > 1 && key.chars().all(|c| c.is_ascii_digit());
+    (digits_of(key).is_some() && !group) || matches!(key, "double" | "triple")
 }
 
 /// Greedy decoding also loops on a word or a phrase ("Hi Hi Hi Hi …", "my number is 400 and
 /// my number is 400 and my number …"): a run of three or more of the same one or two words,
 /// or of two or more of the same longer phrase, keeps the first, and a fragment of the phrase
-/// the loop ends on (cut by the token limit) goes too. Digits read out are never a loop.
+/// the loop ends on (cut by the token limit) goes too. Digits read out one by one
+/// ("five five five five") are never a loop.
 pub fn collapse_word_loops(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let keys: Vec<String> = words.iter().map(|w| normalised(w)).collect();
@@ -117,7 +120,7 @@ pub fn collapse_word_loops(text: &str) -> String {
     while i < words.len() {
         let looped = (1..=MAX_LOOP_WORDS).find_map(|n| {
             let unit = keys.get(i..i + n)?;
-            if unit.iter().all(|k| is_numeric(k)) {
+            if unit.iter().all(|k| is_digit_word(k)) {
                 return None;
             }
             let runs = keys[i..]
@@ -218,7 +221,15 @@ mod tests {
             collapse_word_loops("five five five five, one two one two one two"),
             "five five five five, one two one two one two"
         );
-        assert_eq!(collapse_word_loops("555 555 5555"), "555 555 5555");
+        assert_eq!(
+            collapse_word_loops("5 5 5 5, 1 2 1 2 1 2"),
+            "5 5 5 5, 1 2 1 2 1 2"
+        );
+        // A group of digits said again and again is not.
+        assert_eq!(
+            collapse_word_loops("No, my number is 555. 9876, 9876, 9876, 9876, 9876,"),
+            "No, my number is 555. 9876,"
+        );
         assert_eq!(collapse_word_loops(""), "");
     }
 
