@@ -79,13 +79,3 @@ async fn caller_interrupts_the_greeting() {
     assert!(heard.len() < greeting.len(), "kept {heard:?}");
     assert!(outcome.passed, "{report}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_in_another_voice_books_a_check_up() {
-    passes("espeak_checkup").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_in_another_voice_leaves_a_number_to_call_back() {
-    passes("espeak_callback").await;
-}
