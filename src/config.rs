@@ -125,9 +125,14 @@ pub struct Config {
     pub record_fixtures: Option<PathBuf>,
     /// Caller silence after speech before the caller's turn ends.
     pub endpointing_ms: u64,
+    /// The same after words that form a whole turn (a question, a short answer).
+    pub endpointing_complete_ms: u64,
+    /// The same after words that stop mid-sentence ("my number is…").
+    pub endpointing_incomplete_ms: u64,
     /// Whether the caller may talk over the greeting.
     pub greeting_interruptible: bool,
-    /// Caller speech over the agent that interrupts it (with a recogniser without partials).
+    /// Caller speech over the agent that pauses it until the words show whether it was an
+    /// interruption.
     pub barge_in_ms: u64,
     /// Recognised words (not backchannels) over the agent that interrupt it.
     pub barge_in_words: usize,
@@ -242,6 +247,8 @@ impl Default for Config {
             twilio_messaging_service_sid: None,
             record_fixtures: None,
             endpointing_ms: turn.endpointing_ms,
+            endpointing_complete_ms: turn.endpointing_complete_ms,
+            endpointing_incomplete_ms: turn.endpointing_incomplete_ms,
             greeting_interruptible: turn.greeting_interruptible,
             barge_in_ms: turn.barge_in_speech_ms,
             barge_in_words: turn.barge_in_words,
@@ -476,6 +483,13 @@ impl Config {
         if let Some(v) = get("BOLTCALL_ENDPOINTING_MS") {
             self.endpointing_ms = parse_number("BOLTCALL_ENDPOINTING_MS", &v)?;
         }
+        if let Some(v) = get("BOLTCALL_ENDPOINTING_COMPLETE_MS") {
+            self.endpointing_complete_ms = parse_number("BOLTCALL_ENDPOINTING_COMPLETE_MS", &v)?;
+        }
+        if let Some(v) = get("BOLTCALL_ENDPOINTING_INCOMPLETE_MS") {
+            self.endpointing_incomplete_ms =
+                parse_number("BOLTCALL_ENDPOINTING_INCOMPLETE_MS", &v)?;
+        }
         if let Some(v) = get("BOLTCALL_GREETING_INTERRUPTIBLE") {
             self.greeting_interruptible = parse_flag("BOLTCALL_GREETING_INTERRUPTIBLE", &v)?;
         }
@@ -578,6 +592,8 @@ impl Config {
             greeting,
             greeting_interruptible: self.greeting_interruptible,
             endpointing_ms: self.endpointing_ms,
+            endpointing_complete_ms: self.endpointing_complete_ms,
+            endpointing_incomplete_ms: self.endpointing_incomplete_ms,
             barge_in_speech_ms: self.barge_in_ms,
             barge_in_words: self.barge_in_words,
             idle_reprompt_ms: self.idle_reprompt_secs * 1000,

@@ -4,8 +4,10 @@
 pub mod admission;
 pub mod dates;
 pub mod knowledge;
+pub mod numerals;
 pub mod phrases;
 pub mod session;
 pub mod spoken;
 pub mod tools;
 pub mod turn;
+pub mod vocabulary;

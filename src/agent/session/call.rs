@@ -15,12 +15,14 @@ use super::failures::FailureLog;
 use super::journal::TurnJournal;
 use super::recording::CallRecorder;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
+use crate::agent::numerals::digits_for_numbers;
 use crate::agent::phrases;
 use crate::agent::tools::CallTools;
 use crate::agent::tools::arguments::is_allowed_transfer;
 use crate::agent::turn::{
     EndReason, ReplyId, TurnAction, TurnInput, TurnMachine, TurnState, UtteranceId,
 };
+use crate::agent::vocabulary::call_vocabulary;
 use crate::messaging::Messaging;
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
@@ -103,6 +105,12 @@ impl Call {
                 .collect(),
             None => Vec::new(),
         };
+        let vocabulary = call_vocabulary(
+            &agent.name,
+            agent.greeting.as_deref(),
+            agent.prompt.as_deref(),
+            &knowledge,
+        );
         // The party on the other end: the caller inbound, the callee outbound.
         let other_party = match leg.info.direction {
             crate::telephony::Direction::Inbound => leg.info.from.clone(),
@@ -146,7 +154,7 @@ impl Call {
             turn,
             brain,
             voice,
-            stt: span.in_scope(|| services.stt.open()),
+            stt: span.in_scope(|| services.stt.open_for(&vocabulary)),
             stt_open: true,
             finals_pending: 0,
             vad: VoiceDetector::new(VadConfig::default()),
@@ -333,14 +341,18 @@ impl Call {
         let now = self.clock.now();
         tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "recogniser");
         match event {
+            // Numbers in digits, whichever way the recogniser wrote them: what the brain and
+            // the transcript read best.
             Some(SttEvent::Partial { text }) => {
                 self.caption("caller", &text, false);
-                self.turn.handle(now, TurnInput::SttPartial(text));
+                self.turn
+                    .handle(now, TurnInput::SttPartial(digits_for_numbers(&text)));
             }
             Some(SttEvent::Final { text }) => {
                 self.caption("caller", &text, true);
                 self.finals_pending = self.finals_pending.saturating_sub(1);
-                self.turn.handle(now, TurnInput::SttFinal(text));
+                self.turn
+                    .handle(now, TurnInput::SttFinal(digits_for_numbers(&text)));
             }
             Some(SttEvent::Error { message }) => {
                 self.failures.push(

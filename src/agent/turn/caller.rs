@@ -1,6 +1,7 @@
 //! The caller's side of a turn: VAD segments, recogniser partials and finals, DTMF digits, and
 //! the endpointing rule that decides when the caller has finished.
 
+use super::completeness::{self, Completeness};
 use super::config::TurnConfig;
 
 /// What the caller has said since the last end of turn.
@@ -109,12 +110,19 @@ impl CallerTurn {
 
     /// Everything recognised so far: finals, then the pending partial, then any digits.
     pub fn text(&self) -> String {
+        let spoken = self.spoken();
+        match (spoken.is_empty(), self.digits.is_empty()) {
+            (_, true) => spoken,
+            (true, false) => self.digits.clone(),
+            (false, false) => format!("{spoken} {}", self.digits),
+        }
+    }
+
+    /// The recognised words, without digits.
+    fn spoken(&self) -> String {
         let mut parts: Vec<&str> = self.finals.iter().map(String::as_str).collect();
         if !self.partial.is_empty() {
             parts.push(&self.partial);
-        }
-        if !self.digits.is_empty() {
-            parts.push(&self.digits);
         }
         parts.join(" ")
     }
@@ -133,11 +141,13 @@ impl CallerTurn {
             return None;
         }
         let speech_done = self.last_speech_end.map(|end| {
-            let endpoint = end + config.endpointing_ms;
-            if self.awaiting_finals == 0 {
-                endpoint
-            } else {
-                endpoint.max(end + config.final_wait_ms)
+            if self.awaiting_finals > 0 {
+                return end + config.endpointing_ms.max(config.final_wait_ms);
+            }
+            end + match completeness::judge(&self.spoken()) {
+                Completeness::Complete => config.endpointing_complete_ms,
+                Completeness::Incomplete => config.endpointing_incomplete_ms,
+                Completeness::Unknown => config.endpointing_ms,
             }
         });
         let digits_done = self.last_digit_at.map(|at| {

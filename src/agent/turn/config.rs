@@ -8,20 +8,23 @@ pub struct TurnConfig {
     pub greeting: Option<String>,
     /// Whether caller speech may cut the greeting short.
     pub greeting_interruptible: bool,
-    /// Caller silence after speech before the turn may end.
+    /// Caller silence after speech before the turn may end, when the words say neither way.
     pub endpointing_ms: u64,
+    /// The same once the recognised words form a whole turn (a question, a short answer, a
+    /// closed sentence).
+    pub endpointing_complete_ms: u64,
+    /// The same when the words stop mid-sentence ("my number is…", "and", a filler).
+    pub endpointing_incomplete_ms: u64,
     /// How long after speech end to wait for the recogniser's final before going on with the
     /// partial words heard so far.
     pub final_wait_ms: u64,
-    /// Continuous caller speech over the agent that interrupts it when the recogniser gives
-    /// no partials (`stt_partials == false`).
+    /// Caller speech over the agent, as the VAD hears it, that pauses the agent's audio while
+    /// the recogniser decides: an interruption stops the reply, a backchannel or noise resumes
+    /// it from the start of the sentence it cut. The VAD reports speech ~100 ms after it
+    /// starts, so the default stops playout within ~300 ms of the caller's first sound.
     pub barge_in_speech_ms: u64,
     /// Recognised non-backchannel words over the agent that interrupt it at once.
     pub barge_in_words: usize,
-    /// Whether the recogniser sends partial hypotheses while the caller speaks. With partials,
-    /// speech alone interrupts only after `backchannel_max_ms`, so an "uh-huh" is heard as
-    /// such before it can stop the agent.
-    pub stt_partials: bool,
     /// Speech over the agent longer than this interrupts even when the words recognised so far
     /// are only backchannels (or none at all).
     pub backchannel_max_ms: u64,
@@ -83,10 +86,11 @@ impl Default for TurnConfig {
             greeting: None,
             greeting_interruptible: true,
             endpointing_ms: 500,
+            endpointing_complete_ms: 200,
+            endpointing_incomplete_ms: 1200,
             final_wait_ms: 1500,
-            barge_in_speech_ms: 300,
+            barge_in_speech_ms: 160,
             barge_in_words: 1,
-            stt_partials: true,
             backchannel_max_ms: 1200,
             backchannels: DEFAULT_BACKCHANNELS.iter().map(|w| w.to_string()).collect(),
             idle_reprompt_ms: 8000,

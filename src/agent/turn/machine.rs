@@ -184,6 +184,34 @@ struct Reply {
     latency: Option<(TurnLatency, Option<u64>)>,
     /// The caller's words this reply answers, to hand back if nothing of it was heard.
     prompt: Option<(String, u64)>,
+    /// Playout stopped because the caller started talking over it: their words decide
+    /// whether the reply is dropped (an interruption) or resumed (a backchannel, a cough).
+    paused: Option<Pause>,
+    /// Times the reply went on after a pause.
+    resumed: u32,
+}
+
+/// A reply resumes at most this many times: echo of the agent's own voice or a noisy line must
+/// not restart it forever. After that only words, or speech too long for a backchannel, stop it.
+const MAX_RESUMES: u32 = 3;
+
+/// A reply held while the caller talks over it.
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    at: u64,
+    /// Samples of the unmarked pieces that were played before the pacer was cleared, once
+    /// the pacer has said how much it dropped.
+    played_unmarked: Option<usize>,
+}
+
+/// What the caller's speech over the agent amounts to so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FloorClaim {
+    None,
+    /// Long enough to be a voice rather than a click: stop the audio, keep the reply.
+    Pause,
+    /// Words, or speech too long for a backchannel: the caller has the floor.
+    Take,
 }
 
 /// A reply cut off mid-playout, waiting for the pacer to say how much it dropped.
@@ -296,6 +324,11 @@ impl TurnMachine {
                         cut.at,
                         true,
                     );
+                } else if let Some(reply) = self.reply.as_mut() {
+                    let unmarked = unmarked_samples(reply);
+                    if let Some(pause) = reply.paused.as_mut() {
+                        pause.played_unmarked = Some(unmarked.saturating_sub(dropped_samples));
+                    }
                 }
             }
             TurnInput::Hangup => {
@@ -342,7 +375,10 @@ impl TurnMachine {
                 }
                 deadlines.push(self.stall_deadline(reply));
                 if let (true, Some(since)) = (reply.interruptible, self.caller.speaking_since) {
-                    deadlines.push(since + self.barge_in_speech_threshold());
+                    if reply.paused.is_none() && reply.resumed < MAX_RESUMES {
+                        deadlines.push(since + c.barge_in_speech_ms);
+                    }
+                    deadlines.push(since + c.backchannel_max_ms);
                 }
                 if let Some(at) = self.caller.end_of_turn_at(c) {
                     deadlines.push(at);
@@ -403,6 +439,12 @@ impl TurnMachine {
 
     pub fn config(&self) -> &TurnConfig {
         &self.config
+    }
+
+    /// Whether the agent's reply is held while the caller talks over it.
+    #[cfg(test)]
+    pub fn is_paused(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| r.paused.is_some())
     }
 
     // ---- inputs ----
@@ -604,8 +646,10 @@ impl TurnMachine {
     }
 
     fn advance_reply(&mut self, now: u64) {
-        // A blip over the agent that turned out to be only "uh-huh" is dropped.
-        if self.caller.over_agent
+        let paused = self.reply.as_ref().is_some_and(|r| r.paused.is_some());
+        // A blip over the agent that turned out to be only "uh-huh" (or no words at all) is
+        // dropped, and a reply it paused goes on.
+        if (self.caller.over_agent || paused)
             && self
                 .caller
                 .end_of_turn_at(&self.config)
@@ -620,14 +664,28 @@ impl TurnMachine {
                 self.ack = Some((text.to_string(), started, end));
             }
         }
+        if paused && self.caller.is_empty() {
+            self.resume(now);
+        }
         let Some(reply) = self.reply.as_ref() else {
             return;
         };
         // Keys already sounding are never cut half-way: the far end would get a wrong number.
-        if reply.interruptible && !keys_sounding(reply) && self.caller_wants_floor(now) {
-            self.barge_in(now);
-            return;
+        if reply.interruptible && !keys_sounding(reply) {
+            match self.floor_claim(now) {
+                FloorClaim::Take => {
+                    self.stop_reply(now);
+                    return;
+                }
+                FloorClaim::Pause if reply.paused.is_none() && reply.resumed < MAX_RESUMES => {
+                    self.pause(now)
+                }
+                FloorClaim::Pause | FloorClaim::None => {}
+            }
         }
+        let Some(reply) = self.reply.as_ref() else {
+            return;
+        };
         if reply.brain_live
             && reply.first_text_at.is_none()
             && now >= reply.started_at + self.config.brain_first_token_ms
@@ -677,28 +735,22 @@ impl TurnMachine {
 
     /// Barge-in rule, while the agent holds the floor:
     /// - recognised words that are not backchannels (or a DTMF digit) take the floor at once;
-    /// - speech alone takes it after `barge_in_speech_ms` when the recogniser sends no
-    ///   partials, else after `backchannel_max_ms`: the partial decides whether shorter speech
-    ///   is an interruption or an "uh-huh", so backchannels never stop the agent.
-    fn caller_wants_floor(&self, now: u64) -> bool {
+    /// - speech the VAD has heard for `barge_in_speech_ms` pauses the agent: the caller
+    ///   should not have to talk over it while the recogniser catches up;
+    /// - speech longer than `backchannel_max_ms` takes the floor whatever its words.
+    ///
+    /// A paused reply resumes if the caller's words turn out to be only backchannels or none.
+    fn floor_claim(&self, now: u64) -> FloorClaim {
         if self.caller.is_empty() {
-            return false;
+            return FloorClaim::None;
         }
         if self.caller.meaningful_words(&self.config) >= self.config.barge_in_words.max(1) {
-            return true;
+            return FloorClaim::Take;
         }
-        self.caller
-            .speaking_since
-            .is_some_and(|since| now >= since + self.barge_in_speech_threshold())
-    }
-
-    fn barge_in_speech_threshold(&self) -> u64 {
-        if self.config.stt_partials {
-            self.config
-                .backchannel_max_ms
-                .max(self.config.barge_in_speech_ms)
-        } else {
-            self.config.barge_in_speech_ms
+        match self.caller.speaking_since {
+            Some(since) if now >= since + self.config.backchannel_max_ms => FloorClaim::Take,
+            Some(since) if now >= since + self.config.barge_in_speech_ms => FloorClaim::Pause,
+            _ => FloorClaim::None,
         }
     }
 
@@ -813,6 +865,8 @@ impl TurnMachine {
             clock: PlayoutClock::default(),
             latency: None,
             prompt: None,
+            paused: None,
+            resumed: 0,
         }
     }
 
@@ -853,10 +907,11 @@ impl TurnMachine {
         let Some(reply) = self.reply.as_mut() else {
             return;
         };
-        if reply
-            .pieces
-            .iter()
-            .any(|p| p.state == PieceState::Synthesizing)
+        if reply.paused.is_some()
+            || reply
+                .pieces
+                .iter()
+                .any(|p| p.state == PieceState::Synthesizing)
         {
             return;
         }
@@ -917,9 +972,54 @@ impl TurnMachine {
         self.follow_up(reply.after);
     }
 
-    /// Stops the reply mid-way because the caller took the floor.
-    fn barge_in(&mut self, now: u64) {
-        self.stop_reply(now);
+    /// Stops the reply's audio at once (within the pacer's current frame) while the caller's
+    /// words are still unknown; the brain goes on writing.
+    fn pause(&mut self, now: u64) {
+        let Some(reply) = self.reply.as_mut() else {
+            return;
+        };
+        if let Some(piece) = reply
+            .pieces
+            .iter()
+            .find(|p| p.state == PieceState::Synthesizing)
+        {
+            self.actions.push_back(TurnAction::CancelSynthesis {
+                utterance: piece.id,
+            });
+        }
+        let queued = unmarked_samples(reply) > 0;
+        reply.paused = Some(Pause {
+            at: now,
+            played_unmarked: (!queued).then_some(0),
+        });
+        reply.last_progress = now;
+        if queued {
+            self.actions.push_back(TurnAction::ClearPlayout);
+        }
+    }
+
+    /// The caller's speech was not an interruption: the reply goes on from the start of the
+    /// sentence it was cut in, so no words are lost.
+    fn resume(&mut self, now: u64) {
+        let Some(mut reply) = self.reply.take() else {
+            return;
+        };
+        reply.paused = None;
+        reply.resumed += 1;
+        reply.last_progress = now;
+        reply.clock = PlayoutClock::default();
+        // Fresh ids: a late event of the cancelled synthesis must not count for the retake.
+        for piece in reply.pieces.iter_mut() {
+            if piece.state != PieceState::Played {
+                piece.id = UtteranceId(self.next_id);
+                self.next_id += 1;
+                piece.state = PieceState::Pending;
+                piece.samples = 0;
+                piece.failed = false;
+            }
+        }
+        self.reply = Some(reply);
+        self.pump(now);
     }
 
     /// The reply made no progress for `stall_ms`: drop it, but still hang up or transfer
@@ -945,6 +1045,20 @@ impl TurnMachine {
             self.actions
                 .push_back(TurnAction::CancelReply { reply: reply.id });
         }
+        self.settle_pending_cut();
+        if let Some(pause) = reply.paused {
+            // Synthesis and playout already stopped when the reply was paused.
+            match pause.played_unmarked {
+                Some(played) => self.settle(reply, played, pause.at, true),
+                None => {
+                    self.cut = Some(Cut {
+                        reply,
+                        at: pause.at,
+                    })
+                }
+            }
+            return;
+        }
         if let Some(piece) = reply
             .pieces
             .iter()
@@ -954,7 +1068,6 @@ impl TurnMachine {
                 utterance: piece.id,
             });
         }
-        self.settle_pending_cut();
         if unmarked_samples(&reply) > 0 {
             self.actions.push_back(TurnAction::ClearPlayout);
             self.cut = Some(Cut { reply, at: now });
@@ -1076,11 +1189,19 @@ impl TurnMachine {
     fn end_remote(&mut self, now: u64) {
         self.settle_pending_cut();
         if let Some(reply) = self.reply.take() {
-            let queued = reply.clock.queued();
-            let played = unmarked_samples(&reply).saturating_sub(queued);
+            let (played, at) = match reply.paused {
+                Some(Pause {
+                    at,
+                    played_unmarked: Some(played),
+                }) => (played, at),
+                _ => {
+                    let queued = reply.clock.queued();
+                    (unmarked_samples(&reply).saturating_sub(queued), now)
+                }
+            };
             let cut_short =
                 reply.brain_live || reply.pieces.iter().any(|p| p.state != PieceState::Played);
-            self.settle(reply, played, now, cut_short);
+            self.settle(reply, played, at, cut_short);
         }
         self.finish(EndReason::CallerHangup);
     }

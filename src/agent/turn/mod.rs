@@ -25,9 +25,16 @@
 //! listening ──speech──> caller speaking ──silence ≥ endpointing + final──> thinking
 //!     ^                                                                      │ first audio
 //!     └────────── reply played / barge-in (clear, cancel, truncate) ── agent speaking
+//!                                                   resume ^  │ caller's voice
+//!                                  (backchannel, noise)    │  v
+//!                                                         paused (audio cleared)
 //! ```
+//!
+//! The silence that ends a turn depends on the words: a finished question or answer ends it
+//! after `endpointing_complete_ms`, words cut mid-sentence wait `endpointing_incomplete_ms`.
 
 mod caller;
+mod completeness;
 mod config;
 mod heard;
 mod machine;

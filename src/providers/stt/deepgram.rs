@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use url::Url;
 
+use super::vocabulary::Vocabulary;
 use super::{SpeechToText, SttStream};
 
 /// Silence after the last word before Deepgram marks a result `speech_final`: what Deepgram
@@ -43,6 +44,7 @@ pub enum DeepgramError {
 /// Deepgram, shared by all calls.
 pub struct DeepgramStt {
     connection: Arc<driver::Connection>,
+    model: String,
     timing: Timing,
 }
 
@@ -58,6 +60,7 @@ impl DeepgramStt {
                 url,
                 api_key: settings.api_key,
             }),
+            model: settings.model,
             timing: settings.timing,
         })
     }
@@ -69,12 +72,22 @@ impl SpeechToText for DeepgramStt {
     }
 
     fn open(&self) -> SttStream {
+        self.open_for(&Vocabulary::default())
+    }
+
+    fn open_for(&self, vocabulary: &Vocabulary) -> SttStream {
         let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, events_rx) = mpsc::channel(32);
         let core = live::LiveStream::new(self.timing.clone());
-        tokio::spawn(
-            driver::run(self.connection.clone(), core, input_rx, events_tx).in_current_span(),
-        );
+        let connection = if vocabulary.is_empty() {
+            self.connection.clone()
+        } else {
+            Arc::new(driver::Connection {
+                url: with_vocabulary(&self.connection.url, &self.model, vocabulary),
+                api_key: self.connection.api_key.clone(),
+            })
+        };
+        tokio::spawn(driver::run(connection, core, input_rx, events_tx).in_current_span());
         SttStream {
             input: input_tx,
             events: events_rx,
@@ -109,6 +122,22 @@ fn listen_url(base: &str, model: &str, utterance_end_ms: u64) -> Result<String, 
     Ok(url.into())
 }
 
+/// The listen URL with the call's vocabulary: Nova-3 takes `keyterm`s, older models
+/// `keywords`.
+fn with_vocabulary(listen_url: &str, model: &str, vocabulary: &Vocabulary) -> String {
+    let Ok(mut url) = Url::parse(listen_url) else {
+        return listen_url.to_string();
+    };
+    let key = if model.starts_with("nova-3") {
+        "keyterm"
+    } else {
+        "keywords"
+    };
+    url.query_pairs_mut()
+        .extend_pairs(vocabulary.terms().iter().map(|term| (key, term)));
+    url.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +150,21 @@ mod tests {
             "wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000\
              &channels=1&interim_results=true&punctuate=true&smart_format=true&endpointing=300\
              &utterance_end_ms=1000&vad_events=true"
+        );
+    }
+
+    #[test]
+    fn the_vocabulary_goes_as_key_terms_or_keywords() {
+        let vocabulary = Vocabulary::new(["Bright Smile".to_string(), "check-up".to_string()]);
+        let url = listen_url("wss://api.deepgram.com", "nova-3", 1000).unwrap();
+        assert!(
+            with_vocabulary(&url, "nova-3", &vocabulary)
+                .ends_with("&vad_events=true&keyterm=Bright+Smile&keyterm=check-up")
+        );
+        let url = listen_url("wss://api.deepgram.com", "nova-2", 1000).unwrap();
+        assert!(
+            with_vocabulary(&url, "nova-2", &vocabulary)
+                .ends_with("&vad_events=true&keywords=Bright+Smile&keywords=check-up")
         );
     }
 

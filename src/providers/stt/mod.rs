@@ -2,10 +2,12 @@
 
 pub mod deepgram;
 pub mod openai;
+pub mod vocabulary;
 pub mod whisper;
 
 use media::InternalFrame;
 use tokio::sync::mpsc;
+use vocabulary::Vocabulary;
 
 /// Session → recogniser.
 // Frames travel inline: boxing them would allocate once per 20 ms per call.
@@ -44,4 +46,9 @@ pub trait SpeechToText: Send + Sync {
     fn name(&self) -> &'static str;
     /// Opens a recognition stream for one call. Must not block.
     fn open(&self) -> SttStream;
+    /// Opens a stream primed with the words this call is likely to hold (the agent's names,
+    /// services, titles). Engines that cannot be primed open a plain stream.
+    fn open_for(&self, _vocabulary: &Vocabulary) -> SttStream {
+        self.open()
+    }
 }

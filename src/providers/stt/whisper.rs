@@ -17,8 +17,11 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperTokenId,
+};
 
+use super::vocabulary::Vocabulary;
 use super::{SpeechToText, SttEvent, SttInput, SttStream};
 use segmenter::{Job, Segmenter};
 
@@ -35,6 +38,12 @@ const MAX_AUDIO_CTX: usize = 1500;
 const TOKENS_PER_SECOND: usize = 8;
 /// Frames buffered between the session and the recogniser (4 s).
 const INPUT_BUFFER: usize = 200;
+/// Prompt tokens of a call's vocabulary: Whisper reads up to 224, but the more it reads the
+/// more it leans on the prompt and the longer every decode takes.
+const PROMPT_TOKENS: usize = 96;
+
+/// A call's vocabulary as Whisper tokens, shared by the call's decodes.
+type Prompt = Arc<[WhisperTokenId]>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WhisperError {
@@ -79,12 +88,38 @@ impl WhisperStt {
 
     /// Transcribes one utterance of 16 kHz audio (the benchmark and tests use this directly).
     pub async fn transcribe(&self, samples: Vec<i16>) -> Result<String, WhisperError> {
-        self.engine.clone().transcribe(samples).await
+        self.engine
+            .clone()
+            .transcribe(samples, Prompt::default())
+            .await
     }
 }
 
 impl Engine {
-    async fn transcribe(self: Arc<Self>, samples: Vec<i16>) -> Result<String, WhisperError> {
+    /// The vocabulary as a prompt of at most `PROMPT_TOKENS` tokens: the terms in priority
+    /// order, as many as fit whole. Set as tokens rather than text, as whisper-rs leaks the
+    /// text of an initial prompt on every decode.
+    fn prompt(&self, vocabulary: &Vocabulary) -> Prompt {
+        let terms = vocabulary.terms();
+        for n in (1..=terms.len()).rev() {
+            let text = format!("{}.", terms[..n].join(", "));
+            match self.ctx.tokenize(&text, PROMPT_TOKENS * 4) {
+                Ok(tokens) if tokens.len() <= PROMPT_TOKENS => return tokens.into(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the vocabulary cannot be tokenised; decoding without it");
+                    break;
+                }
+            }
+        }
+        Prompt::default()
+    }
+
+    async fn transcribe(
+        self: Arc<Self>,
+        samples: Vec<i16>,
+        prompt: Prompt,
+    ) -> Result<String, WhisperError> {
         let voiced = cleanup::voiced_frames(&samples);
         if voiced < cleanup::MIN_VOICED_FRAMES {
             return Ok(String::new());
@@ -95,15 +130,16 @@ impl Engine {
             .await
             .map_err(|e| WhisperError::Decode(e.to_string()))?;
         let engine = self.clone();
-        let text = tokio::task::spawn_blocking(move || engine.decode(&samples))
+        let text = tokio::task::spawn_blocking(move || engine.decode(&samples, &prompt))
             .await
             .map_err(|e| WhisperError::Decode(e.to_string()))??;
         Ok(cleanup::clean(&text, voiced))
     }
 
-    /// Greedy, English, no timestamps, no context from earlier decodes, and an encoder window
-    /// sized to the utterance (a 30 s window would cost four times as much).
-    fn decode(&self, samples: &[i16]) -> Result<String, WhisperError> {
+    /// Greedy, English, no timestamps, no context from earlier decodes but the call's
+    /// vocabulary, and an encoder window sized to the utterance (a 30 s window would cost four
+    /// times as much).
+    fn decode(&self, samples: &[i16], prompt: &[WhisperTokenId]) -> Result<String, WhisperError> {
         let mut audio: Vec<f32> = samples.iter().map(|s| f32::from(*s) / 32768.0).collect();
         if audio.len() < MIN_SAMPLES {
             audio.resize(MIN_SAMPLES, 0.0);
@@ -113,6 +149,9 @@ impl Engine {
         params.set_language(Some("en"));
         params.set_translate(false);
         params.set_no_context(true);
+        if !prompt.is_empty() {
+            params.set_tokens(prompt);
+        }
         params.set_no_timestamps(true);
         params.set_single_segment(true);
         params.set_temperature(0.0);
@@ -144,9 +183,16 @@ impl SpeechToText for WhisperStt {
     }
 
     fn open(&self) -> SttStream {
+        self.open_for(&Vocabulary::default())
+    }
+
+    fn open_for(&self, vocabulary: &Vocabulary) -> SttStream {
         let (input_tx, input_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, events_rx) = mpsc::channel(32);
-        tokio::spawn(run_stream(self.engine.clone(), input_rx, events_tx).in_current_span());
+        let prompt = self.engine.prompt(vocabulary);
+        tokio::spawn(
+            run_stream(self.engine.clone(), prompt, input_rx, events_tx).in_current_span(),
+        );
         SttStream {
             input: input_tx,
             events: events_rx,
@@ -162,10 +208,11 @@ enum Kind {
 
 fn decode(
     engine: &Arc<Engine>,
+    prompt: &Prompt,
     kind: Kind,
     audio: Vec<i16>,
 ) -> impl Future<Output = (Kind, Result<String, WhisperError>)> + use<> {
-    let transcription = engine.clone().transcribe(audio);
+    let transcription = engine.clone().transcribe(audio, prompt.clone());
     async move { (kind, transcription.await) }
 }
 
@@ -182,6 +229,7 @@ fn joined(committed: &str, tail: &str) -> String {
 /// handles results in the order the decodes were started.
 async fn run_stream(
     engine: Arc<Engine>,
+    prompt: Prompt,
     mut input: mpsc::Receiver<SttInput>,
     events: mpsc::Sender<SttEvent>,
 ) {
@@ -193,7 +241,12 @@ async fn run_stream(
     let mut input_open = true;
     loop {
         if pending.is_empty() && segmenter.partial_due() {
-            pending.push_back(decode(&engine, Kind::Partial, segmenter.take_partial()));
+            pending.push_back(decode(
+                &engine,
+                &prompt,
+                Kind::Partial,
+                segmenter.take_partial(),
+            ));
         }
         if !input_open && pending.is_empty() {
             return;
@@ -206,7 +259,7 @@ async fn run_stream(
                         Some(Job::Final(audio)) => (Kind::Final, audio),
                         None => continue,
                     };
-                    pending.push_back(decode(&engine, kind, audio));
+                    pending.push_back(decode(&engine, &prompt, kind, audio));
                 }
                 // The session hung up: finish what was asked, then stop.
                 None => input_open = false,

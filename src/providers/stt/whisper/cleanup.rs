@@ -1,6 +1,8 @@
 //! What Whisper says about silence is not speech: it writes annotations (`[BLANK_AUDIO]`,
 //! `(music)`) and, on near-silent audio, stock phrases from its training subtitles.
 
+use crate::agent::spoken::digits_of;
+
 /// 20 ms frames louder than this RMS (about −46 dBFS) count as voiced.
 const VOICED_RMS: f64 = 160.0;
 /// Segments with less voiced audio than this are not decoded at all.
@@ -95,26 +97,47 @@ pub fn collapse_repeats(text: &str) -> String {
     kept.join(" ")
 }
 
-/// Greedy decoding also loops on a word or a few ("Hi Hi Hi Hi …"): a run of three or more of
-/// the same one to four words keeps the first.
+/// Longest run of words looked for as the unit of a loop.
+const MAX_LOOP_WORDS: usize = 8;
+
+/// A digit of a number read out ("five", "5", "double"): repeating those is how "five five
+/// five" is said. A group of digits said again and again ("9876, 9876, 9876") is a loop.
+fn is_digit_word(key: &str) -> bool {
+    let group = key.len() > 1 && key.chars().all(|c| c.is_ascii_digit());
+    (digits_of(key).is_some() && !group) || matches!(key, "double" | "triple")
+}
+
+/// Greedy decoding also loops on a word or a phrase ("Hi Hi Hi Hi …", "my number is 400 and
+/// my number is 400 and my number …"): a run of three or more of the same one or two words,
+/// or of two or more of the same longer phrase, keeps the first, and a fragment of the phrase
+/// the loop ends on (cut by the token limit) goes too. Digits read out one by one
+/// ("five five five five") are never a loop.
 pub fn collapse_word_loops(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let keys: Vec<String> = words.iter().map(|w| normalised(w)).collect();
     let mut kept: Vec<&str> = Vec::with_capacity(words.len());
     let mut i = 0;
     while i < words.len() {
-        let looped = (1..=4).find_map(|n| {
+        let looped = (1..=MAX_LOOP_WORDS).find_map(|n| {
             let unit = keys.get(i..i + n)?;
+            if unit.iter().all(|k| is_digit_word(k)) {
+                return None;
+            }
             let runs = keys[i..]
                 .chunks_exact(n)
                 .take_while(|chunk| *chunk == unit)
                 .count();
-            (runs >= 3).then_some((n, runs))
+            let enough = if n <= 2 { 3 } else { 2 };
+            (runs >= enough).then_some((n, runs))
         });
         match looped {
             Some((n, runs)) => {
                 kept.extend(&words[i..i + n]);
                 i += n * runs;
+                let rest = &keys[i..];
+                if rest.len() < n && keys[i - n..i].starts_with(rest) {
+                    i = words.len();
+                }
             }
             None => {
                 kept.push(words[i]);
@@ -185,6 +208,28 @@ mod tests {
         );
         // Two in a row is how people talk.
         assert_eq!(collapse_word_loops("no no thanks"), "no no thanks");
+        assert_eq!(
+            collapse_word_loops("My number is 400 and my number is 400 and my number is 400"),
+            "My number is 400 and"
+        );
+        assert_eq!(
+            collapse_word_loops("Can I book a cleaning? Can I book a cleaning? For Friday"),
+            "Can I book a cleaning? For Friday"
+        );
+        // A number read out repeats digits.
+        assert_eq!(
+            collapse_word_loops("five five five five, one two one two one two"),
+            "five five five five, one two one two one two"
+        );
+        assert_eq!(
+            collapse_word_loops("5 5 5 5, 1 2 1 2 1 2"),
+            "5 5 5 5, 1 2 1 2 1 2"
+        );
+        // A group of digits said again and again is not.
+        assert_eq!(
+            collapse_word_loops("No, my number is 555. 9876, 9876, 9876, 9876, 9876,"),
+            "No, my number is 555. 9876,"
+        );
         assert_eq!(collapse_word_loops(""), "");
     }
 
