@@ -42,7 +42,11 @@ const INPUT_BUFFER: usize = 200;
 /// more it leans on the prompt and the longer every decode takes.
 const PROMPT_TOKENS: usize = 96;
 
-/// A call's vocabulary as Whisper tokens, shared by the call's decodes.
+/// Tokens of the words already settled in the segment that a decode continues: Whisper hears a
+/// piece cut from the middle of a sentence better knowing how the sentence began.
+const CONTEXT_TOKENS: usize = 48;
+
+/// A decode's prompt as Whisper tokens: the call's vocabulary, then the segment's words so far.
 type Prompt = Arc<[WhisperTokenId]>;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +117,23 @@ impl Engine {
             }
         }
         Prompt::default()
+    }
+
+    /// `vocabulary` followed by the last `CONTEXT_TOKENS` tokens of `context`.
+    fn with_context(&self, vocabulary: &Prompt, context: &str) -> Prompt {
+        if context.is_empty() {
+            return vocabulary.clone();
+        }
+        match self.ctx.tokenize(&format!(" {context}"), context.len() + 8) {
+            Ok(tokens) => {
+                let tail = &tokens[tokens.len().saturating_sub(CONTEXT_TOKENS)..];
+                vocabulary.iter().chain(tail).copied().collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the words so far cannot be tokenised; decoding without them");
+                vocabulary.clone()
+            }
+        }
     }
 
     async fn transcribe(
@@ -203,25 +224,37 @@ impl SpeechToText for WhisperStt {
 enum Kind {
     Partial,
     Commit,
-    Final,
+    Final { redo_last: bool },
+}
+
+/// Words of the current segment's chunks already decoded for good, one entry per chunk.
+#[derive(Default)]
+struct Committed(Vec<String>);
+
+impl Committed {
+    /// The settled words, with `tail` after them.
+    fn joined(&self, tail: &str) -> String {
+        let mut words: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        words.push(tail);
+        words.retain(|w| !w.is_empty());
+        words.join(" ")
+    }
+
+    /// The settled words a decode continues: without the last chunk when it is decoded again.
+    fn context(&self, redo_last: bool) -> String {
+        let keep = self.0.len() - usize::from(redo_last && !self.0.is_empty());
+        Committed(self.0[..keep].to_vec()).joined("")
+    }
 }
 
 fn decode(
     engine: &Arc<Engine>,
-    prompt: &Prompt,
+    prompt: Prompt,
     kind: Kind,
     audio: Vec<i16>,
 ) -> impl Future<Output = (Kind, Result<String, WhisperError>)> + use<> {
-    let transcription = engine.clone().transcribe(audio, prompt.clone());
+    let transcription = engine.clone().transcribe(audio, prompt);
     async move { (kind, transcription.await) }
-}
-
-fn joined(committed: &str, tail: &str) -> String {
-    match (committed.is_empty(), tail.is_empty()) {
-        (true, _) => tail.to_string(),
-        (_, true) => committed.to_string(),
-        _ => format!("{committed} {tail}"),
-    }
 }
 
 /// Drives one call's recognition: reads inputs without waiting on decodes, decodes settled
@@ -235,15 +268,17 @@ async fn run_stream(
 ) {
     let mut segmenter = Segmenter::default();
     let mut pending = FuturesOrdered::new();
-    // Words of the current segment's chunks already decoded for good.
-    let mut committed = String::new();
+    let mut committed = Committed::default();
+    // Commits being decoded: until they are back, `committed` lacks their words.
+    let mut commits_pending = 0usize;
     let mut last_partial = String::new();
     let mut input_open = true;
     loop {
         if pending.is_empty() && segmenter.partial_due() {
+            let prompt = engine.with_context(&prompt, &committed.context(false));
             pending.push_back(decode(
                 &engine,
-                &prompt,
+                prompt,
                 Kind::Partial,
                 segmenter.take_partial(),
             ));
@@ -256,18 +291,28 @@ async fn run_stream(
                 Some(msg) => {
                     let (kind, audio) = match segmenter.push(msg) {
                         Some(Job::Commit(audio)) => (Kind::Commit, audio),
-                        Some(Job::Final(audio)) => (Kind::Final, audio),
+                        Some(Job::Final { audio, redo_last }) => (Kind::Final { redo_last }, audio),
                         None => continue,
                     };
-                    pending.push_back(decode(&engine, &prompt, kind, audio));
+                    // Chunks still being decoded cannot lend their words; the vocabulary
+                    // alone then primes the decode.
+                    let prompt = if commits_pending == 0 {
+                        let redo_last = matches!(kind, Kind::Final { redo_last: true });
+                        engine.with_context(&prompt, &committed.context(redo_last))
+                    } else {
+                        prompt.clone()
+                    };
+                    commits_pending += usize::from(matches!(kind, Kind::Commit));
+                    pending.push_back(decode(&engine, prompt, kind, audio));
                 }
                 // The session hung up: finish what was asked, then stop.
                 None => input_open = false,
             },
             Some((kind, result)) = pending.next(), if !pending.is_empty() => {
+                commits_pending -= usize::from(matches!(kind, Kind::Commit));
                 let event = match (kind, result) {
                     (Kind::Partial, Ok(text)) => {
-                        let text = joined(&committed, &text);
+                        let text = committed.joined(&text);
                         if text.is_empty() || text == last_partial {
                             continue;
                         }
@@ -275,20 +320,29 @@ async fn run_stream(
                         SttEvent::Partial { text }
                     }
                     (Kind::Commit, Ok(text)) => {
-                        committed = joined(&committed, &text);
+                        committed.0.push(text);
                         continue;
                     }
-                    (Kind::Final, Ok(text)) => {
-                        let text = joined(&std::mem::take(&mut committed), &text);
+                    (Kind::Final { redo_last }, Ok(text)) => {
+                        if redo_last {
+                            committed.0.pop();
+                        }
+                        let text = std::mem::take(&mut committed).joined(&text);
                         last_partial.clear();
                         SttEvent::Final { text }
                     }
-                    (Kind::Partial | Kind::Commit, Err(e)) => {
+                    (Kind::Commit, Err(e)) => {
+                        // An empty entry keeps the chunks and their entries in step.
+                        committed.0.push(String::new());
                         tracing::warn!(error = %e, "decode failed; the words of this stretch are lost");
                         continue;
                     }
-                    (Kind::Final, Err(e)) => {
-                        committed.clear();
+                    (Kind::Partial, Err(e)) => {
+                        tracing::warn!(error = %e, "decode failed; the words of this stretch are lost");
+                        continue;
+                    }
+                    (Kind::Final { .. }, Err(e)) => {
+                        committed = Committed::default();
                         last_partial.clear();
                         SttEvent::Error { message: e.to_string() }
                     }

@@ -22,6 +22,11 @@ const MIN_CHUNK_FRAMES: usize = 75;
 const KEEP_AFTER_FRAMES: usize = 15;
 /// …and cut at the quietest spot anyway once it is this long (Whisper's window is 30 s).
 const FORCE_CUT: usize = RATE * 10;
+/// A tail shorter than this at the end of speech is decoded again with the chunk before it
+/// (Whisper hears a short piece like "on Monday" alone badly)…
+const SHORT_TAIL: usize = RATE * 2;
+/// …when the two together stay this short.
+const MAX_REDECODE: usize = RATE * 6;
 /// A pause: 80 ms quieter than this share of the segment's loud level.
 const PAUSE_FRAMES: usize = 4;
 const PAUSE_RATIO: f64 = 0.12;
@@ -31,8 +36,9 @@ const PAUSE_RATIO: f64 = 0.12;
 pub enum Job {
     /// A finished piece of a still-running segment, cut at a pause: its words are settled.
     Commit(Vec<i16>),
-    /// The rest of the segment, at its end.
-    Final(Vec<i16>),
+    /// The rest of the segment, at its end; with `redo_last`, the last `Commit` of the segment
+    /// is in front again, and its words are to be replaced by this decode's.
+    Final { audio: Vec<i16>, redo_last: bool },
 }
 
 #[derive(Default)]
@@ -40,6 +46,8 @@ pub struct Segmenter {
     preroll: VecDeque<i16>,
     /// The segment's audio since its last cut.
     tail: Vec<i16>,
+    /// The segment's last committed chunk, while it may still be decoded again with the tail.
+    last_chunk: Vec<i16>,
     in_speech: bool,
     /// Tail length when the last partial was taken.
     partial_at: usize,
@@ -56,6 +64,7 @@ impl Segmenter {
                 if !self.in_speech {
                     self.in_speech = true;
                     self.tail.clear();
+                    self.last_chunk.clear();
                     self.tail.extend(self.preroll.drain(..));
                     self.partial_at = 0;
                     self.searched_at = 0;
@@ -67,7 +76,15 @@ impl Segmenter {
                     return None;
                 }
                 self.in_speech = false;
-                Some(Job::Final(std::mem::take(&mut self.tail)))
+                let mut audio = std::mem::take(&mut self.tail);
+                let last = std::mem::take(&mut self.last_chunk);
+                let redo_last = !last.is_empty()
+                    && audio.len() < SHORT_TAIL
+                    && last.len() + audio.len() <= MAX_REDECODE;
+                if redo_last {
+                    audio.splice(0..0, last);
+                }
+                Some(Job::Final { audio, redo_last })
             }
         }
     }
@@ -93,6 +110,7 @@ impl Segmenter {
         let chunk: Vec<i16> = self.tail.drain(..cut).collect();
         self.partial_at = self.partial_at.saturating_sub(cut);
         self.searched_at = self.tail.len();
+        self.last_chunk.clone_from(&chunk);
         Some(Job::Commit(chunk))
     }
 
@@ -159,7 +177,11 @@ mod tests {
         for _ in 0..10 {
             assert!(s.push(frame(2)).is_none());
         }
-        let Some(Job::Final(seg)) = s.push(SttInput::SpeechEnd) else {
+        let Some(Job::Final {
+            audio: seg,
+            redo_last: false,
+        }) = s.push(SttInput::SpeechEnd)
+        else {
             panic!("no final");
         };
         assert_eq!(seg.len(), PREROLL + 10 * FRAME);
@@ -211,7 +233,14 @@ mod tests {
                 .map(|j| matches!(j, Job::Commit(_)))
                 .collect::<Vec<_>>()
         );
-        let (Job::Commit(first), Job::Final(tail)) = (&jobs[0], &jobs[1]) else {
+        let (
+            Job::Commit(first),
+            Job::Final {
+                audio: tail,
+                redo_last: false,
+            },
+        ) = (&jobs[0], &jobs[1])
+        else {
             panic!("expected a commit then the final");
         };
         // The cut lands inside the pause.
@@ -247,6 +276,44 @@ mod tests {
         let mut s = Segmenter::default();
         s.push(SttInput::SpeechStart);
         s.push(SttInput::Audio(InternalFrame::silence(8_000)));
-        assert_eq!(s.push(SttInput::SpeechEnd), Some(Job::Final(Vec::new())));
+        assert_eq!(
+            s.push(SttInput::SpeechEnd),
+            Some(Job::Final {
+                audio: Vec::new(),
+                redo_last: false
+            })
+        );
+    }
+
+    #[test]
+    fn a_short_last_piece_is_decoded_again_with_the_chunk_before_it() {
+        let mut s = Segmenter::default();
+        s.push(SttInput::SpeechStart);
+        let mut jobs = Vec::new();
+        // 3 s of speech, a 200 ms pause, then 0.6 s more ("on Monday").
+        let script = (0..150)
+            .map(|_| voiced(4000))
+            .chain((0..10).map(|_| frame(0)))
+            .chain((0..30).map(|_| voiced(4000)));
+        for input in script {
+            jobs.extend(s.push(input));
+        }
+        jobs.extend(s.push(SttInput::SpeechEnd));
+        let [Job::Commit(first), Job::Final { audio, redo_last }] = &jobs[..] else {
+            panic!("expected a commit then the final");
+        };
+        assert!(redo_last);
+        assert_eq!(audio.len(), 190 * FRAME);
+        assert_eq!(&audio[..first.len()], &first[..]);
+        // The next segment starts without a chunk to redo.
+        s.push(SttInput::SpeechStart);
+        s.push(voiced(4000));
+        assert!(matches!(
+            s.push(SttInput::SpeechEnd),
+            Some(Job::Final {
+                redo_last: false,
+                ..
+            })
+        ));
     }
 }
