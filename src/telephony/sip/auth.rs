@@ -80,8 +80,11 @@ pub struct Request<'a> {
     pub source: IpAddr,
 }
 
-/// Issues and checks digest challenges. Nonces are `<time>.<mac>` where the MAC binds the time
-/// and the client's address to a per-process secret, so unanswered challenges cost no state.
+/// Issues and checks digest challenges. Nonces are `<time>.<salt>.<mac>` where the MAC binds the
+/// time, a random salt and the client's address to a per-process secret, so unanswered
+/// challenges cost no state. The salt makes every challenge's nonce new: a trunk placing many
+/// calls a second answers each with `nc=00000001`, which a nonce shared between calls would
+/// refuse as a replay.
 /// Only nonces that passed a full check are remembered, with the highest `nc` seen, so a
 /// captured answer cannot be replayed while its nonce is fresh.
 pub struct DigestVerifier {
@@ -102,19 +105,25 @@ impl DigestVerifier {
         }
     }
 
-    fn mac(&self, time: u64, source: IpAddr) -> String {
-        md5_hex(&format!("{time}:{}:{}", source.to_canonical(), self.secret))
+    fn mac(&self, time: u64, salt: &str, source: IpAddr) -> String {
+        md5_hex(&format!(
+            "{time}:{salt}:{}:{}",
+            source.to_canonical(),
+            self.secret
+        ))
     }
 
     fn nonce(&self, now_secs: u64, source: IpAddr) -> String {
-        format!("{now_secs}.{}", self.mac(now_secs, source))
+        let salt = format!("{:016x}", rand::random::<u64>());
+        format!("{now_secs}.{salt}.{}", self.mac(now_secs, &salt, source))
     }
 
     /// `None` for a nonce we did not issue to `source`; else its issue time.
     fn nonce_time(&self, nonce: &str, source: IpAddr) -> Option<u64> {
-        let (time, mac) = nonce.split_once('.')?;
+        let mut parts = nonce.splitn(3, '.');
+        let (time, salt, mac) = (parts.next()?, parts.next()?, parts.next()?);
         let time: u64 = time.parse().ok()?;
-        (self.mac(time, source) == mac).then_some(time)
+        (self.mac(time, salt, source) == mac).then_some(time)
     }
 
     /// The `WWW-Authenticate`/`Proxy-Authenticate` value for a 401/407 to `source`.
@@ -310,6 +319,21 @@ mod tests {
             Err(AuthFailure::Challenge { stale: false })
         );
         assert_eq!(v.verify(Some(&good), &from, 1010), Ok("trunk".into()));
+    }
+
+    #[test]
+    fn calls_challenged_in_the_same_second_each_start_their_own_count() {
+        let mut v = verifier();
+        let from = invite("192.0.2.1");
+        let answers: Vec<String> = (0..3)
+            .map(|i| {
+                let challenge = v.challenge(1000, from.source, false);
+                authorize(&challenge, "trunk", "s3cret", "INVITE", URI, &format!("c{i}")).unwrap()
+            })
+            .collect();
+        for answer in &answers {
+            assert_eq!(v.verify(Some(answer), &from, 1000), Ok("trunk".into()));
+        }
     }
 
     #[test]
