@@ -13,6 +13,8 @@
 //! twice that with `--user`, each call sending two INVITEs) and
 //! `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` above the calls held at once.
 
+#[path = "load/digest.rs"]
+mod digest;
 #[path = "load/gaps.rs"]
 mod gaps;
 #[path = "load/mulaw_wav.rs"]

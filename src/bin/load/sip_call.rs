@@ -13,13 +13,16 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
+use crate::digest::NonceCounts;
 use crate::rtp_plane::{MediaPlane, MediaStats, Slot};
-use crate::sip_wire::{Dialog, answer_media, credentials, new_branch, sdp_offer};
+use crate::sip_wire::{Dialog, answer_media, credentials, is_stale, new_branch, sdp_offer};
 
 /// RFC 3261 timer T1 (first retransmission), T2 (its cap) and 64·T1 (give up).
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 const TIMEOUT: Duration = Duration::from_secs(32);
+/// Challenges a call answers at most: the first, then stale nonces (a busy second).
+const MAX_CHALLENGES: usize = 3;
 
 pub struct Settings {
     pub target: SocketAddr,
@@ -35,6 +38,7 @@ pub struct Shared {
     pub settings: Settings,
     pub media: Arc<MediaPlane>,
     calls: Mutex<HashMap<String, mpsc::UnboundedSender<SipMessage>>>,
+    nonces: NonceCounts,
     active: AtomicUsize,
     pub peak: AtomicUsize,
 }
@@ -65,6 +69,7 @@ impl Shared {
             settings,
             media,
             calls: Mutex::new(HashMap::new()),
+            nonces: NonceCounts::default(),
             active: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
         }))
@@ -202,6 +207,7 @@ impl Call<'_> {
     async fn invite(&mut self, sdp: &[u8]) -> Result<(SipMessage, Duration), String> {
         let target = self.shared.settings.target;
         let mut creds = None;
+        let mut challenges = 0;
         loop {
             let branch = new_branch();
             let invite = self.dialog.invite(self.cseq, &branch, sdp, creds.as_ref());
@@ -255,13 +261,22 @@ impl Call<'_> {
                 StartLine::Response { reason, .. } => reason.as_str(),
                 StartLine::Request { .. } => "",
             };
-            let challenged = matches!(code, 401 | 407) && creds.is_none();
+            let answerable = matches!(code, 401 | 407)
+                && challenges < MAX_CHALLENGES
+                && (creds.is_none() || is_stale(&res));
             match &self.shared.settings.credentials {
-                Some((user, password)) if challenged => {
-                    creds = credentials(&res, user, password, &self.dialog.uri);
+                Some((user, password)) if answerable => {
+                    let shared = self.shared;
+                    creds = credentials(
+                        &res,
+                        &shared.nonces,
+                        (user.as_str(), password.as_str()),
+                        &self.dialog.uri,
+                    );
                     if creds.is_none() {
                         return Err(format!("{code} {reason} (challenge not answerable)"));
                     }
+                    challenges += 1;
                     self.cseq += 1;
                 }
                 _ => return Err(format!("{code} {reason}")),

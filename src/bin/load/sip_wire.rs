@@ -5,9 +5,10 @@
 
 use std::net::SocketAddr;
 
-use boltcall::telephony::sip::auth;
 use boltcall::telephony::sip::message::{SipMessage, addr_uri};
 use boltcall::telephony::sip::sdp::{Codec, NegotiatedMedia, SdpError, SessionDescription};
+
+use crate::digest::NonceCounts;
 
 /// RFC 4733 events we offer beside PCMU.
 const DTMF_PT: u8 = 101;
@@ -133,8 +134,8 @@ pub fn answer_media(body: &[u8]) -> Result<NegotiatedMedia, SdpError> {
 /// The credentials header answering a 401 (`Authorization`) or 407 (`Proxy-Authorization`).
 pub fn credentials(
     challenge: &SipMessage,
-    user: &str,
-    password: &str,
+    nonces: &NonceCounts,
+    user_password: (&str, &str),
     uri: &str,
 ) -> Option<(&'static str, String)> {
     let (asked, name) = match challenge.status()? {
@@ -142,16 +143,20 @@ pub fn credentials(
         407 => ("Proxy-Authenticate", "Proxy-Authorization"),
         _ => return None,
     };
-    let cnonce = format!("{:x}", rand::random::<u64>());
-    let value = auth::authorize(
-        challenge.header(asked)?,
-        user,
-        password,
-        "INVITE",
-        uri,
-        &cnonce,
-    )?;
+    let value = nonces.authorize(challenge.header(asked)?, user_password, "INVITE", uri)?;
     Some((name, value))
+}
+
+/// Whether a 401/407 says our answer was fine but its nonce is used up (retry, RFC 2617).
+pub fn is_stale(challenge: &SipMessage) -> bool {
+    ["WWW-Authenticate", "Proxy-Authenticate"]
+        .iter()
+        .filter_map(|h| challenge.header(h))
+        .any(|v| {
+            v.to_ascii_lowercase()
+                .replace(' ', "")
+                .contains("stale=true")
+        })
 }
 
 #[cfg(test)]
@@ -167,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn our_digest_answer_passes_the_engines_check() {
+    fn our_digest_answer_in_its_header_passes_the_engines_check() {
         let dialog = dialog();
         let mut verifier = DigestVerifier::new(
             "boltcall".into(),
@@ -178,7 +183,8 @@ mod tests {
         let invite = dialog.invite(1, &new_branch(), b"", None);
         let mut challenge = SipMessage::response_to(&invite, 401, "Unauthorized");
         challenge.add_header("WWW-Authenticate", verifier.challenge(1000, source, false));
-        let creds = credentials(&challenge, "trunk", "s3cret", &dialog.uri).unwrap();
+        let nonces = NonceCounts::default();
+        let creds = credentials(&challenge, &nonces, ("trunk", "s3cret"), &dialog.uri).unwrap();
         assert_eq!(creds.0, "Authorization");
         let retry = dialog.invite(2, &new_branch(), b"", Some(&creds));
         let request = Request {
@@ -190,8 +196,10 @@ mod tests {
             verifier.verify(retry.header("Authorization"), &request, 1001),
             Ok("trunk".into())
         );
-        let wrong = credentials(&challenge, "trunk", "nope", &dialog.uri).unwrap();
+        let wrong = credentials(&challenge, &nonces, ("trunk", "nope"), &dialog.uri).unwrap();
         assert!(verifier.verify(Some(&wrong.1), &request, 1001).is_err());
+        challenge.set_header("WWW-Authenticate", verifier.challenge(1001, source, true));
+        assert!(is_stale(&challenge));
     }
 
     #[test]
