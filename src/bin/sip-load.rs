@@ -89,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(sip_call::dispatch(shared.clone()));
     tokio::spawn(media.clone().run_ticker());
     let before = args.server_pid.map(process_usage).transpose()?;
+    let client_before = process_usage(std::process::id())?;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.calls);
     for n in 0..args.calls {
@@ -109,8 +110,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = started.elapsed();
     let after = args.server_pid.map(process_usage).transpose()?;
+    let client_cpu = process_usage(std::process::id())?.cpu_seconds - client_before.cpu_seconds;
     let peak = shared.peak.load(Ordering::Relaxed);
     report(&args, &reports, &media, peak, wall, before.zip(after));
+    // The client shares the cores: what it took is what the engine could not have.
+    println!(
+        "load client cpu: {client_cpu:.1} s = {:.2} cores",
+        client_cpu / wall.as_secs_f64()
+    );
     Ok(())
 }
 
