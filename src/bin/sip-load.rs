@@ -179,7 +179,14 @@ fn report(
     );
     let heard: Vec<_> = ok.iter().filter_map(|r| r.media.as_ref()).collect();
     let first = sorted_ms(heard.iter().filter_map(|m| m.first_packet));
-    let voice = sorted_ms(heard.iter().filter_map(|m| m.first_voice));
+    // Sound that first came while our BYE was in flight was not heard within the hold.
+    let hold = Duration::from_secs(args.seconds);
+    let voice = sorted_ms(
+        heard
+            .iter()
+            .filter_map(|m| m.first_voice)
+            .filter(|d| *d <= hold),
+    );
     println!(
         "200 OK → first agent RTP packet: {} of {} calls; p50 {:.0} ms, p99 {:.0} ms",
         first.len(),
