@@ -1,0 +1,137 @@
+//! Digest answers (RFC 2617, MD5, qop=auth) for the load caller. The engine's own
+//! `auth::authorize` always sends `nc=00000001`, which is right for one call; but the engine
+//! issues the same nonce to every challenge from one address within a second and refuses an
+//! `nc` it has already seen, so many calls per second from one socket must count their uses
+//! of each nonce, as RFC 2617 §3.2.2 asks of a client.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use boltcall::telephony::sip::auth::parse_params;
+use md5::{Digest, Md5};
+
+fn md5_hex(input: &str) -> String {
+    let mut out = String::with_capacity(32);
+    for byte in Md5::digest(input.as_bytes()).iter() {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// The `response` of RFC 2617 §3.2.2.1 with qop=auth.
+pub fn response(
+    (user, password): (&str, &str),
+    realm: &str,
+    nonce: &str,
+    (method, uri): (&str, &str),
+    nc: &str,
+    cnonce: &str,
+) -> String {
+    let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+}
+
+/// How many requests we have sent with each nonce, across calls.
+#[derive(Default)]
+pub struct NonceCounts(Mutex<HashMap<String, u32>>);
+
+impl NonceCounts {
+    fn next(&self, nonce: &str) -> u32 {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(nonce.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// The `Authorization` value answering `challenge` (a `WWW-Authenticate` or
+    /// `Proxy-Authenticate` value) for `method uri`; `None` when it is not MD5 with qop=auth.
+    pub fn authorize(
+        &self,
+        challenge: &str,
+        (user, password): (&str, &str),
+        method: &str,
+        uri: &str,
+    ) -> Option<String> {
+        let params = parse_params(challenge)?;
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let (realm, nonce) = (get("realm")?, get("nonce")?);
+        let md5 = get("algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5"));
+        let qop_auth = get("qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
+        if !md5 || !qop_auth {
+            return None;
+        }
+        let nc = format!("{:08x}", self.next(nonce));
+        let cnonce = format!("{:016x}", rand::random::<u64>());
+        let digest = response((user, password), realm, nonce, (method, uri), &nc, &cnonce);
+        let mut out = format!(
+            "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{digest}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+        );
+        if let Some(opaque) = get("opaque") {
+            let _ = write!(out, ", opaque=\"{opaque}\"");
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use boltcall::telephony::sip::auth::{DigestVerifier, Request};
+
+    use super::*;
+
+    #[test]
+    fn rfc2617_worked_example() {
+        let got = response(
+            ("Mufasa", "Circle Of Life"),
+            "testrealm@host.com",
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            ("GET", "/dir/index.html"),
+            "00000001",
+            "0a4f113b",
+        );
+        assert_eq!(got, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn two_calls_answering_the_same_nonce_both_pass_the_engines_check() {
+        let mut verifier = DigestVerifier::new(
+            "boltcall".into(),
+            vec![("trunk".into(), "s3cret".into())],
+            "secret".into(),
+        );
+        let source = "127.0.0.1".parse().unwrap();
+        let uri = "sip:+14155550100@127.0.0.1:5060";
+        let request = Request {
+            method: "INVITE",
+            uri,
+            source,
+        };
+        // Two challenges in the same second carry the same nonce.
+        let (first, second) = (
+            verifier.challenge(1000, source, false),
+            verifier.challenge(1000, source, false),
+        );
+        assert_eq!(first, second);
+        let counts = NonceCounts::default();
+        let creds = ("trunk", "s3cret");
+        for challenge in [&first, &second] {
+            let answer = counts.authorize(challenge, creds, "INVITE", uri).unwrap();
+            assert_eq!(
+                verifier.verify(Some(&answer), &request, 1000),
+                Ok("trunk".into())
+            );
+        }
+        let wrong = counts
+            .authorize(&first, ("trunk", "nope"), "INVITE", uri)
+            .unwrap();
+        assert!(verifier.verify(Some(&wrong), &request, 1000).is_err());
+    }
+}
