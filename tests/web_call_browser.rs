@@ -177,6 +177,27 @@ async fn wait_for_energy(browser: &Browser, what: &str, above: f64) -> f64 {
     );
 }
 
+/// Waits until the agent's audio has stopped growing for a second: the reply heard to its end
+/// (a caller who hangs up at its first syllable has heard no words of it).
+async fn wait_for_quiet(browser: &Browser) {
+    let mut last = received_energy(browser).await;
+    let mut quiet_polls = 0;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let energy = received_energy(browser).await;
+        quiet_polls = if energy - last < 1e-4 {
+            quiet_polls + 1
+        } else {
+            0
+        };
+        last = energy;
+        if quiet_polls >= 10 {
+            return;
+        }
+    }
+    panic!("the agent's audio never paused");
+}
+
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -253,6 +274,7 @@ async fn talking_to_an_agent_in_the_browser_is_a_call_with_captions_and_a_record
         )
         .await;
     wait_for_energy(&browser, "answer audio", greeted + 0.01).await;
+    wait_for_quiet(&browser).await;
     let shot = screenshots().join("talk.png");
     std::fs::write(&shot, browser.screenshot().await).unwrap();
     eprintln!("screenshot: {}", shot.display());

@@ -11,6 +11,7 @@ mod journal;
 mod outcome;
 mod recording;
 mod recovery;
+mod stt_gate;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;

@@ -276,8 +276,19 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
 }
 
 /// Starts `boltcall serve` with `env` (plus its HTTP address) and waits until it answers.
+/// Its log is dropped, or appended to the file `BOLTCALL_TEST_SERVE_LOG` names (with
+/// `RUST_LOG`, to see what a failing test's engine did).
 pub async fn spawn_binary(env: &[(&str, &str)]) -> ServeProcess {
     let port = free_port();
+    let log = match std::env::var_os("BOLTCALL_TEST_SERVE_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open BOLTCALL_TEST_SERVE_LOG")
+            .into(),
+        None => std::process::Stdio::null(),
+    };
     let addr = format!("127.0.0.1:{port}");
     let child = std::process::Command::new(binary())
         .arg("serve")
@@ -287,7 +298,7 @@ pub async fn spawn_binary(env: &[(&str, &str)]) -> ServeProcess {
         .env("BOLTCALL_TWILIO_ALLOW_UNSIGNED", "1")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn boltcall serve");
     let mut process = ServeProcess {

@@ -14,6 +14,7 @@ use super::clock::Clock;
 use super::failures::FailureLog;
 use super::journal::TurnJournal;
 use super::recording::CallRecorder;
+use super::stt_gate::SttGate;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
 use crate::agent::numerals::digits_for_numbers;
 use crate::agent::phrases;
@@ -41,6 +42,8 @@ pub(super) struct Call {
     voice: &'static Voice,
     stt: SttStream,
     stt_open: bool,
+    /// Holds silent frames back from an engine that does not need them.
+    stt_gate: SttGate,
     /// Speech segments ended but not yet answered with a final: the call waits on the STT.
     finals_pending: u32,
     vad: VoiceDetector,
@@ -156,6 +159,7 @@ impl Call {
             voice,
             stt: span.in_scope(|| services.stt.open_for(&vocabulary)),
             stt_open: true,
+            stt_gate: SttGate::new(!services.stt.hears_silence()),
             finals_pending: 0,
             vad: VoiceDetector::new(VadConfig::default()),
             pacer: Pacer::new(),
@@ -289,17 +293,27 @@ impl Call {
         }
     }
 
-    async fn on_caller_audio(&mut self, now: u64, frame: InternalFrame) {
-        self.send_stt(SttInput::Audio(frame)).await;
-        let frame = Frame::from(frame);
+    async fn on_caller_audio(&mut self, now: u64, internal: InternalFrame) {
+        let frame = Frame::from(internal);
         self.recorder.caller(&frame);
         if let Some(screen) = self.screen.as_mut().filter(|s| s.is_screening()) {
             // Until it is known who answered, the callee's sounds are not the conversation.
             screen.on_frame(now, &frame);
             self.vad.process(&frame);
+            self.send_stt(SttInput::Audio(internal)).await;
             return;
         }
         let vad = self.vad.process(&frame);
+        let started = vad == Some(VadEvent::SpeechStart);
+        let in_speech = self.vad.is_speaking() || vad == Some(VadEvent::SpeechEnd);
+        if let Some(frame) = self.stt_gate.admit(internal, in_speech, started) {
+            self.send_stt(SttInput::Audio(frame)).await;
+        }
+        if started {
+            while let Some(frame) = self.stt_gate.release() {
+                self.send_stt(SttInput::Audio(frame)).await;
+            }
+        }
         if let Some(event) = vad {
             tracing::debug!(call_id = %self.call_id, at_ms = now, ?event, "caller voice");
         }

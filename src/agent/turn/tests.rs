@@ -819,6 +819,31 @@ fn remote_hangup_mid_reply_records_what_was_heard() {
     );
 }
 
+#[test]
+fn remote_hangup_while_paused_records_what_was_heard_before_the_pause() {
+    let reply = "We are open Monday to Friday, from eight in the morning to six in the evening.";
+    let mut sim = Sim::replying(TurnConfig::default(), reply);
+    sim.input(TurnInput::Answered);
+    sim.say("When are you open", 700);
+    sim.run_until(5_000, |s| s.machine.state() == TurnState::AgentSpeaking);
+    sim.run_for(1500);
+    // The caller talks over the agent (paused), then hangs up before a word is recognised.
+    sim.input(TurnInput::SpeechStart);
+    sim.run_for(300);
+    assert_eq!(sim.count(|a| *a == TurnAction::ClearPlayout), 1);
+    sim.input(TurnInput::Hangup);
+    let heard = agent_texts(&sim.machine)
+        .pop()
+        .expect("the words heard before the pause");
+    assert!(!heard.is_empty() && reply.starts_with(&heard), "{heard:?}");
+    assert!(
+        sim.machine
+            .transcript()
+            .last()
+            .is_some_and(|t| t.interrupted)
+    );
+}
+
 impl Sim {
     /// Whether `words` are the played words of the utterances from `at` on, each claimed no
     /// further than its played share of audio. An utterance cut by a pause may instead be

@@ -14,8 +14,8 @@ use vocabulary::Vocabulary;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum SttInput {
-    /// 20 ms of caller audio at 16 kHz. Sent for every frame, speech or not; segment-based
-    /// engines keep only what lies between `SpeechStart` and `SpeechEnd`.
+    /// 20 ms of caller audio at 16 kHz. Sent for every frame, speech or not, to an engine that
+    /// `hears_silence`; to the others only the speech and the few hundred ms before it.
     Audio(InternalFrame),
     /// The VAD heard speech begin (the frames just before are already sent).
     SpeechStart,
@@ -50,5 +50,10 @@ pub trait SpeechToText: Send + Sync {
     /// services, titles). Engines that cannot be primed open a plain stream.
     fn open_for(&self, _vocabulary: &Vocabulary) -> SttStream {
         self.open()
+    }
+    /// Whether the engine needs the caller's audio between speech segments too (a live
+    /// streaming service does; one that decodes VAD segments only needs 300 ms before each).
+    fn hears_silence(&self) -> bool {
+        true
     }
 }

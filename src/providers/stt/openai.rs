@@ -72,6 +72,10 @@ impl OpenAiStt {
 }
 
 impl SpeechToText for OpenAiStt {
+    fn hears_silence(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "openai"
     }

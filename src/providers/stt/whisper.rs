@@ -199,6 +199,10 @@ impl Engine {
 }
 
 impl SpeechToText for WhisperStt {
+    fn hears_silence(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "whisper"
     }

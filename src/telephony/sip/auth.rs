@@ -328,7 +328,15 @@ mod tests {
         let answers: Vec<String> = (0..3)
             .map(|i| {
                 let challenge = v.challenge(1000, from.source, false);
-                authorize(&challenge, "trunk", "s3cret", "INVITE", URI, &format!("c{i}")).unwrap()
+                authorize(
+                    &challenge,
+                    "trunk",
+                    "s3cret",
+                    "INVITE",
+                    URI,
+                    &format!("c{i}"),
+                )
+                .unwrap()
             })
             .collect();
         for answer in &answers {
