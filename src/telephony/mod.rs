@@ -4,6 +4,7 @@ pub mod dialer;
 pub mod engine_dialer;
 pub mod leg;
 pub mod machine_detector;
+pub(crate) mod media_socket;
 pub mod rtp;
 pub mod simulated;
 pub mod sip;

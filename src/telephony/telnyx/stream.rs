@@ -29,10 +29,6 @@ use crate::telephony::{
 /// Telnyx sends `connected` and `start` right after the upgrade.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest WebSocket message accepted. Telnyx's are a few hundred bytes (20 ms of base64 audio
-/// plus JSON); anything near this is not a media stream.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
 pub(crate) async fn upgrade(
     State(state): State<Arc<TelnyxState>>,
     OriginalUri(uri): OriginalUri,
@@ -62,8 +58,7 @@ pub(crate) async fn upgrade(
             return (StatusCode::FORBIDDEN, "invalid or used stream token").into_response();
         }
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+    crate::telephony::media_socket::configure(ws)
         .on_upgrade(move |socket| handle(socket, state, leg))
 }
 

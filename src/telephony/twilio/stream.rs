@@ -26,10 +26,6 @@ use crate::telephony::{Direction, HangupReason, LegCommand, LegEnd, LegEvent, Le
 /// not a Media Stream.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest WebSocket message accepted. Twilio's are a few hundred bytes (20 ms of base64
-/// μ-law plus JSON); anything near this is not a Media Stream.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
 pub(crate) async fn upgrade(
     State(state): State<Arc<TwilioState>>,
     OriginalUri(uri): OriginalUri,
@@ -67,12 +63,10 @@ pub(crate) async fn upgrade(
         );
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open streams").into_response();
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            handle(socket, state, token.as_deref()).await;
-            drop(slot);
-        })
+    crate::telephony::media_socket::configure(ws).on_upgrade(move |socket| async move {
+        handle(socket, state, token.as_deref()).await;
+        drop(slot);
+    })
 }
 
 async fn handle(mut socket: WebSocket, state: Arc<TwilioState>, token: Option<&str>) {

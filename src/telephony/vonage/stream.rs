@@ -26,9 +26,6 @@ use crate::telephony::{
 /// Vonage's.
 const CONNECTED_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest WebSocket message accepted. Vonage's are 640 bytes of audio or a little JSON.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
 /// How long hanging up through the REST API may hold up the end of a call.
 const HANGUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -43,12 +40,10 @@ pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgr
         tracing::warn!("vonage stream refused: too many open sockets");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open streams").into_response();
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            handle(socket, shared).await;
-            drop(slot);
-        })
+    crate::telephony::media_socket::configure(ws).on_upgrade(move |socket| async move {
+        handle(socket, shared).await;
+        drop(slot);
+    })
 }
 
 /// A stream the token admitted, ready to run.
