@@ -2,8 +2,10 @@
 //! tick, padding with silence when empty, with marks that fire once the audio queued before
 //! them has been played, and `clear()` for barge-in.
 //!
-//! The queue is a ring preallocated in the constructor; pushing past capacity is an error,
-//! never a reallocation. Pair it with `Ticker` to know how many frames are due.
+//! The queue is a ring that starts at `INITIAL_SECONDS` and doubles when a push needs more, up
+//! to its capacity (pushing past that is an error): a minute preallocated was 1.9 MB per call,
+//! while a call rarely queues more than a sentence or two. Frames never allocate; only a push
+//! can, a handful of times per call. Pair it with `Ticker` to know how many frames are due.
 
 mod marks;
 mod ticker;
@@ -17,6 +19,8 @@ use crate::frame::{Frame, INTERNAL_RATE};
 
 /// Default queue capacity: a minute of audio.
 pub const DEFAULT_CAPACITY_SECONDS: u32 = 60;
+/// What the ring holds before its first growth.
+const INITIAL_SECONDS: u32 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PacerError {
@@ -48,7 +52,9 @@ struct PendingMark {
 
 /// Agent audio queue paced out one 20 ms, 16 kHz frame at a time.
 pub struct Pacer {
-    ring: Box<[i16]>,
+    ring: Vec<i16>,
+    /// Samples the ring may grow to.
+    capacity: usize,
     // Absolute counts of samples ever pushed and ever played; their difference is queued.
     pushed: u64,
     played: u64,
@@ -69,11 +75,12 @@ impl Pacer {
         Self::with_capacity_seconds(DEFAULT_CAPACITY_SECONDS)
     }
 
-    /// A pacer holding up to `seconds` of 16 kHz audio (allocated now, once).
+    /// A pacer holding up to `seconds` of 16 kHz audio.
     pub fn with_capacity_seconds(seconds: u32) -> Self {
-        let capacity = (INTERNAL_RATE * seconds.max(1)) as usize;
+        let seconds = seconds.max(1);
         Pacer {
-            ring: vec![0; capacity].into_boxed_slice(),
+            ring: vec![0; (INTERNAL_RATE * seconds.min(INITIAL_SECONDS)) as usize],
+            capacity: (INTERNAL_RATE * seconds) as usize,
             pushed: 0,
             played: 0,
             marks: [PendingMark { id: 0, at: 0 }; MAX_MARKS],
@@ -84,7 +91,7 @@ impl Pacer {
 
     /// Samples the queue can hold.
     pub fn capacity(&self) -> usize {
-        self.ring.len()
+        self.capacity
     }
 
     /// Samples waiting to be played.
@@ -104,20 +111,36 @@ impl Pacer {
 
     /// Queues 16 kHz agent audio. All or nothing: a push that does not fit is refused whole.
     pub fn push(&mut self, pcm: &[i16]) -> Result<(), PacerError> {
-        let capacity = self.ring.len();
-        if self.queued() + pcm.len() > capacity {
+        let needed = self.queued() + pcm.len();
+        if needed > self.capacity {
             return Err(PacerError::Full {
                 queued: self.queued(),
                 pushed: pcm.len(),
-                capacity,
+                capacity: self.capacity,
             });
         }
+        if needed > self.ring.len() {
+            self.grow(needed);
+        }
+        let capacity = self.ring.len();
         let start = (self.pushed % capacity as u64) as usize;
         let first = pcm.len().min(capacity - start);
         self.ring[start..start + first].copy_from_slice(&pcm[..first]);
         self.ring[..pcm.len() - first].copy_from_slice(&pcm[first..]);
         self.pushed += pcm.len() as u64;
         Ok(())
+    }
+
+    /// Reallocates the ring to hold at least `needed` samples, moving the queued audio to the
+    /// slots its absolute positions map to in the larger ring.
+    fn grow(&mut self, needed: usize) {
+        let size = (self.ring.len() * 2).max(needed).min(self.capacity);
+        let mut ring = vec![0; size];
+        let (old, new) = (self.ring.len() as u64, size as u64);
+        for at in self.played..self.pushed {
+            ring[(at % new) as usize] = self.ring[(at % old) as usize];
+        }
+        self.ring = ring;
     }
 
     /// Places a mark after everything queued so far; it fires from `next_frame` once that
@@ -249,6 +272,43 @@ mod tests {
         assert_eq!(pacer.queued(), 15_000);
         pacer.push(&[2; 1_000]).unwrap();
         assert_eq!(pacer.queued(), 16_000);
+    }
+
+    #[test]
+    fn the_ring_grows_while_audio_is_queued_and_wrapped() {
+        let mut pacer = Pacer::with_capacity_seconds(10);
+        assert_eq!(pacer.ring.len(), 2 * 16_000);
+        // Wrap the small ring first, so the growth has to unwrap queued audio.
+        pacer.push(&ramp(30_000, 0)).unwrap();
+        for _ in 0..90 {
+            pacer.next_frame();
+        }
+        let mut expected: Vec<i16> = ramp(30_000, 0)[90 * FRAME..].to_vec();
+        let wrapping = ramp(20_000, 3);
+        pacer.push(&wrapping).unwrap();
+        assert_eq!(
+            pacer.ring.len(),
+            2 * 16_000,
+            "fits without growing, wrapped"
+        );
+        expected.extend_from_slice(&wrapping);
+        let more = ramp(100_000, 7);
+        pacer.push(&more).unwrap();
+        assert!(pacer.ring.len() >= pacer.queued());
+        expected.extend_from_slice(&more);
+        let mut out = Vec::new();
+        while !pacer.is_empty() {
+            out.extend_from_slice(pacer.next_frame().0.samples());
+        }
+        assert_eq!(&out[..expected.len()], &expected[..]);
+        assert_eq!(
+            pacer.push(&vec![0; 160_001]),
+            Err(PacerError::Full {
+                queued: 0,
+                pushed: 160_001,
+                capacity: 160_000
+            })
+        );
     }
 
     #[test]
