@@ -5,7 +5,7 @@
 //! every other tap zero except the centre, and is symmetric, so each output costs `PAIRS`
 //! multiplies of summed sample pairs; the zero-stuffed or discarded samples are never computed.
 
-/// Nonzero taps on each side of the centre; the filter is `4 * K + 3` taps long.
+/// Sets the length: `4 * K + 3` taps, `K + 1` of them nonzero on each side of the centre.
 const K: usize = 15;
 /// Filter length at 16 kHz. `(TAPS - 1) / 2` is odd, so the centre falls on an 8 kHz sample
 /// and both directions have a whole-sample delay at the output rate.
