@@ -1,4 +1,4 @@
-//! Sample-rate conversion through rubato's synchronous FFT resampler.
+//! Sample-rate conversion: a half-band FIR for 8 ↔ 16 kHz, rubato's FFT resampler otherwise.
 //!
 //! `FrameResampler` turns one 20 ms frame into one 20 ms frame at another rate, carrying the
 //! filter state across frames so frame boundaries never click. `ChunkResampler` handles any
@@ -10,6 +10,10 @@ use rubato::{Fft, FixedSync, Indexing, Resampler};
 use thiserror::Error;
 
 use crate::frame::{Frame, MAX_FRAME_SAMPLES};
+
+mod halfband;
+
+use halfband::{Direction, HalfBand};
 
 /// Rates a `FrameResampler` accepts (20 ms of each fits in a `Frame`).
 pub const FRAME_RATES: [u32; 4] = [8_000, 16_000, 24_000, 48_000];
@@ -39,12 +43,20 @@ fn to_pcm(samples: &[f32], out: &mut [i16]) {
     }
 }
 
+enum Engine {
+    /// Equal rates: frames pass through untouched.
+    Pass,
+    /// 8 ↔ 16 kHz, every phone call's conversion, far cheaper than the FFT.
+    HalfBand(Box<HalfBand>),
+    // Boxed like `HalfBand`, so the enum stays pointer-sized.
+    Fft(Box<Fft<f32>>),
+}
+
 /// Converts 20 ms frames from one rate to another, one frame in, one frame out.
 pub struct FrameResampler {
     from_hz: u32,
     to_hz: u32,
-    // None when the rates are equal: frames pass through untouched.
-    fft: Option<Fft<f32>>,
+    engine: Engine,
     input: [f32; MAX_FRAME_SAMPLES],
     output: [f32; MAX_FRAME_SAMPLES],
 }
@@ -57,19 +69,22 @@ impl FrameResampler {
                 return Err(ResampleError::UnsupportedRate(rate));
             }
         }
-        let fft = if from_hz == to_hz {
-            None
-        } else {
-            let in_len = Frame::samples_per_frame(from_hz);
-            let fft = Fft::new(from_hz as usize, to_hz as usize, in_len, 1, FixedSync::Both)?;
-            debug_assert_eq!(fft.input_frames_next(), in_len);
-            debug_assert_eq!(fft.output_frames_next(), Frame::samples_per_frame(to_hz));
-            Some(fft)
+        let engine = match (from_hz, to_hz) {
+            _ if from_hz == to_hz => Engine::Pass,
+            (8_000, 16_000) => Engine::HalfBand(Box::new(HalfBand::new(Direction::Up))),
+            (16_000, 8_000) => Engine::HalfBand(Box::new(HalfBand::new(Direction::Down))),
+            _ => {
+                let in_len = Frame::samples_per_frame(from_hz);
+                let fft = Fft::new(from_hz as usize, to_hz as usize, in_len, 1, FixedSync::Both)?;
+                debug_assert_eq!(fft.input_frames_next(), in_len);
+                debug_assert_eq!(fft.output_frames_next(), Frame::samples_per_frame(to_hz));
+                Engine::Fft(Box::new(fft))
+            }
         };
         Ok(FrameResampler {
             from_hz,
             to_hz,
-            fft,
+            engine,
             input: [0.0; MAX_FRAME_SAMPLES],
             output: [0.0; MAX_FRAME_SAMPLES],
         })
@@ -87,7 +102,11 @@ impl FrameResampler {
 
     /// How many output samples the output lags the input by (the filter's fixed delay).
     pub fn delay_samples(&self) -> usize {
-        self.fft.as_ref().map_or(0, |f| f.output_delay())
+        match &self.engine {
+            Engine::Pass => 0,
+            Engine::HalfBand(hb) => hb.delay_samples(),
+            Engine::Fft(fft) => fft.output_delay(),
+        }
     }
 
     /// Resamples one 20 ms frame; the result is 20 ms at the output rate.
@@ -98,8 +117,14 @@ impl FrameResampler {
                 actual: frame.rate(),
             });
         }
-        let Some(fft) = self.fft.as_mut() else {
-            return Ok(*frame);
+        let fft = match &mut self.engine {
+            Engine::Pass => return Ok(*frame),
+            Engine::HalfBand(hb) => {
+                let mut out = Frame::silence(self.to_hz);
+                hb.process(frame.samples(), out.samples_mut());
+                return Ok(out);
+            }
+            Engine::Fft(fft) => fft,
         };
         let in_len = frame.samples().len();
         let out_len = Frame::samples_per_frame(self.to_hz);
@@ -120,8 +145,10 @@ impl FrameResampler {
 
     /// Forgets carried state (e.g. after a long gap), as if newly constructed.
     pub fn reset(&mut self) {
-        if let Some(fft) = self.fft.as_mut() {
-            fft.reset();
+        match &mut self.engine {
+            Engine::Pass => {}
+            Engine::HalfBand(hb) => hb.reset(),
+            Engine::Fft(fft) => fft.reset(),
         }
     }
 }
