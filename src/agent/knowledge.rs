@@ -26,13 +26,16 @@ const MAX_PASSAGE_WORDS: usize = 40;
 const MAX_SENTENCE_WORDS: usize = 80;
 
 /// Words too common to say anything about what the caller wants to know.
+/// Conversational words ("sorry", "okay", "actually") are among them: a caller's "Sorry, what
+/// are your opening hours?" must match as well as the question alone.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "an", "and", "any", "are", "as", "at", "be", "can", "could", "did", "do", "does",
-    "for", "from", "get", "have", "hello", "hi", "how", "i", "i'd", "i'm", "if", "in", "is", "it",
-    "it's", "just", "know", "like", "me", "my", "need", "of", "on", "or", "please", "so", "tell",
-    "that", "the", "there", "this", "to", "um", "uh", "want", "wanted", "was", "we", "what",
-    "what's", "when", "where", "which", "who", "will", "with", "would", "you", "your", "yours",
-    "you're", "our", "us",
+    "a", "about", "actually", "again", "also", "an", "and", "any", "are", "as", "at", "be", "can",
+    "could", "did", "do", "does", "excuse", "for", "from", "get", "have", "hello", "hey", "hi",
+    "how", "i", "i'd", "i'm", "if", "in", "is", "it", "it's", "just", "know", "like", "me", "my",
+    "need", "of", "oh", "ok", "okay", "on", "or", "please", "so", "sorry", "tell", "thank",
+    "thanks", "that", "the", "there", "this", "to", "um", "uh", "want", "wanted", "was", "we",
+    "well", "what", "what's", "when", "where", "which", "who", "will", "with", "would", "you",
+    "your", "yours", "you're", "our", "us",
 ];
 
 /// Words a caller uses for what a knowledge base writes differently.

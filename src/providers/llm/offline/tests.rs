@@ -293,6 +293,18 @@ async fn a_time_already_gone_is_refused() {
 }
 
 #[tokio::test]
+async fn a_question_after_an_apology_is_still_answered() {
+    let mut call = Call::start(dental_context(DENTAL_PROMPT));
+    call.agent().await;
+    let t = call.caller("Sorry, what are your opening hours?").await;
+    assert!(
+        t.text.starts_with("We are open Monday to Friday"),
+        "{}",
+        t.text
+    );
+}
+
+#[tokio::test]
 async fn opening_hours_answered_from_the_knowledge_base() {
     let mut call = Call::start(dental_context(DENTAL_PROMPT));
     call.agent().await;
@@ -301,6 +313,7 @@ async fn opening_hours_answered_from_the_knowledge_base() {
         t.text,
         "We are open Monday to Friday, 8 AM to 6 PM. How can I help you today?"
     );
+
     let t = call.caller("do you take insurance").await;
     assert_eq!(
         t.text,
