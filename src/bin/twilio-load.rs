@@ -13,6 +13,8 @@
 //! It signs nothing: run the engine with `BOLTCALL_TWILIO_ALLOW_UNSIGNED=1` and no auth token
 //! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` at least `--calls`).
 
+#[path = "load/mulaw_wav.rs"]
+mod mulaw_wav;
 #[path = "load/usage.rs"]
 mod usage;
 
@@ -74,7 +76,7 @@ struct CallStats {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let audio = match &args.audio {
-        Some(path) => Some(load_mulaw(path)?),
+        Some(path) => Some(mulaw_wav::load_mulaw(path)?),
         None => None,
     };
     let before = args.server_pid.map(process_usage).transpose()?;
@@ -252,19 +254,4 @@ fn report(args: &Args, stats: &[CallStats], wall: Duration, cost: Option<(Usage,
     if let Some((before, after)) = cost {
         usage::print_cost(&before, &after, wall, args.calls);
     }
-}
-
-/// Reads an 8 kHz mono 16-bit WAV as μ-law.
-fn load_mulaw(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let mut reader = hound::WavReader::open(path).with_context(|| path.display().to_string())?;
-    let spec = reader.spec();
-    anyhow::ensure!(
-        spec.channels == 1 && spec.sample_rate == 8000 && spec.bits_per_sample == 16,
-        "{}: expected 8 kHz mono 16-bit",
-        path.display()
-    );
-    let pcm: Vec<i16> = reader.samples::<i16>().collect::<Result<_, _>>()?;
-    let mut out = vec![0u8; pcm.len()];
-    media::g711::encode_ulaw(&pcm, &mut out)?;
-    Ok(out)
 }

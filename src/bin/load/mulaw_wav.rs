@@ -1,5 +1,5 @@
-//! The caller's audio for `sip-load`: an 8 kHz mono 16-bit WAV as μ-law, the same file rule
-//! as `twilio-load --audio`, since both carriers carry 8 kHz μ-law.
+//! The caller's audio for `twilio-load` and `sip-load`: an 8 kHz mono 16-bit WAV as μ-law,
+//! what both carriers carry.
 
 use std::path::Path;
 
