@@ -49,7 +49,14 @@ enum Engine {
     /// 8 ↔ 16 kHz, every phone call's conversion, far cheaper than the FFT.
     HalfBand(Box<HalfBand>),
     // Boxed like `HalfBand`, so the enum stays pointer-sized.
-    Fft(Box<Fft<f32>>),
+    Fft(Box<FftFrames>),
+}
+
+/// rubato's resampler with the float buffers only it needs.
+struct FftFrames {
+    fft: Fft<f32>,
+    input: [f32; MAX_FRAME_SAMPLES],
+    output: [f32; MAX_FRAME_SAMPLES],
 }
 
 /// Converts 20 ms frames from one rate to another, one frame in, one frame out.
@@ -57,8 +64,6 @@ pub struct FrameResampler {
     from_hz: u32,
     to_hz: u32,
     engine: Engine,
-    input: [f32; MAX_FRAME_SAMPLES],
-    output: [f32; MAX_FRAME_SAMPLES],
 }
 
 impl FrameResampler {
@@ -78,15 +83,17 @@ impl FrameResampler {
                 let fft = Fft::new(from_hz as usize, to_hz as usize, in_len, 1, FixedSync::Both)?;
                 debug_assert_eq!(fft.input_frames_next(), in_len);
                 debug_assert_eq!(fft.output_frames_next(), Frame::samples_per_frame(to_hz));
-                Engine::Fft(Box::new(fft))
+                Engine::Fft(Box::new(FftFrames {
+                    fft,
+                    input: [0.0; MAX_FRAME_SAMPLES],
+                    output: [0.0; MAX_FRAME_SAMPLES],
+                }))
             }
         };
         Ok(FrameResampler {
             from_hz,
             to_hz,
             engine,
-            input: [0.0; MAX_FRAME_SAMPLES],
-            output: [0.0; MAX_FRAME_SAMPLES],
         })
     }
 
@@ -105,7 +112,7 @@ impl FrameResampler {
         match &self.engine {
             Engine::Pass => 0,
             Engine::HalfBand(hb) => hb.delay_samples(),
-            Engine::Fft(fft) => fft.output_delay(),
+            Engine::Fft(f) => f.fft.output_delay(),
         }
     }
 
@@ -117,29 +124,29 @@ impl FrameResampler {
                 actual: frame.rate(),
             });
         }
-        let fft = match &mut self.engine {
+        let FftFrames { fft, input, output } = match &mut self.engine {
             Engine::Pass => return Ok(*frame),
             Engine::HalfBand(hb) => {
                 let mut out = Frame::silence(self.to_hz);
                 hb.process(frame.samples(), out.samples_mut());
                 return Ok(out);
             }
-            Engine::Fft(fft) => fft,
+            Engine::Fft(f) => &mut **f,
         };
         let in_len = frame.samples().len();
         let out_len = Frame::samples_per_frame(self.to_hz);
-        to_float(frame.samples(), &mut self.input[..in_len]);
-        let input = InterleavedSlice::new(&self.input[..in_len], 1, in_len).map_err(|_| {
+        to_float(frame.samples(), &mut input[..in_len]);
+        let input = InterleavedSlice::new(&input[..in_len], 1, in_len).map_err(|_| {
             ResampleError::WrongInputRate {
                 expected: self.from_hz,
                 actual: frame.rate(),
             }
         })?;
-        let mut output = InterleavedSlice::new_mut(&mut self.output[..out_len], 1, out_len)
+        let mut out_buf = InterleavedSlice::new_mut(&mut output[..out_len], 1, out_len)
             .map_err(|_| ResampleError::UnsupportedRate(self.to_hz))?;
-        fft.process_into_buffer(&input, &mut output, None)?;
+        fft.process_into_buffer(&input, &mut out_buf, None)?;
         let mut out = Frame::silence(self.to_hz);
-        to_pcm(&self.output[..out_len], out.samples_mut());
+        to_pcm(&output[..out_len], out.samples_mut());
         Ok(out)
     }
 
@@ -148,7 +155,7 @@ impl FrameResampler {
         match &mut self.engine {
             Engine::Pass => {}
             Engine::HalfBand(hb) => hb.reset(),
-            Engine::Fft(fft) => fft.reset(),
+            Engine::Fft(f) => f.fft.reset(),
         }
     }
 }
