@@ -6,12 +6,9 @@
 use std::net::SocketAddr;
 
 use boltcall::telephony::sip::message::{SipMessage, addr_uri};
-use boltcall::telephony::sip::sdp::{Codec, NegotiatedMedia, SdpError, SessionDescription};
+use boltcall::telephony::sip::sdp::{self, Codec, NegotiatedMedia, SdpError, SessionDescription};
 
 use crate::digest::NonceCounts;
-
-/// RFC 4733 events we offer beside PCMU.
-const DTMF_PT: u8 = 101;
 
 /// A new transaction's Via branch, with the RFC 3261 magic cookie.
 pub fn new_branch() -> String {
@@ -113,17 +110,10 @@ impl Dialog {
     }
 }
 
-/// Our offer: PCMU/8000 and telephone-event at our RTP socket.
+/// Our offer, as the engine writes its own for outbound calls: PCMU/8000 and
+/// telephone-event at our RTP socket.
 pub fn sdp_offer(rtp: SocketAddr, session: u64) -> Vec<u8> {
-    let ip = rtp.ip();
-    format!(
-        "v=0\r\no=sipload {session} 1 IN IP4 {ip}\r\ns=sip-load\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0 {DTMF_PT}\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=fmtp:{DTMF_PT} 0-16\r\na=ptime:20\r\n\
-         a=sendrecv\r\n",
-        rtp.port()
-    )
-    .into_bytes()
+    sdp::offer(&[Codec::Pcmu], rtp, session)
 }
 
 /// Where and how the engine's answer wants our RTP (we offered PCMU only).
@@ -162,7 +152,6 @@ pub fn is_stale(challenge: &SipMessage) -> bool {
 #[cfg(test)]
 mod tests {
     use boltcall::telephony::sip::auth::{DigestVerifier, Request};
-    use boltcall::telephony::sip::sdp;
 
     use super::*;
 
@@ -207,7 +196,7 @@ mod tests {
         let rtp: SocketAddr = "127.0.0.1:41000".parse().unwrap();
         let offered = answer_media(&sdp_offer(rtp, 1)).unwrap();
         assert_eq!((offered.codec, offered.payload_type), (Codec::Pcmu, 0));
-        assert_eq!(offered.dtmf.map(|e| e.payload_type), Some(DTMF_PT));
+        assert_eq!(offered.dtmf.map(|e| e.payload_type), Some(101));
         assert_eq!(offered.remote, rtp);
         let engine: SocketAddr = "127.0.0.1:20002".parse().unwrap();
         let answer = answer_media(&sdp::answer(&offered, engine, 9, 1)).unwrap();

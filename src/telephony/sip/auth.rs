@@ -226,6 +226,20 @@ pub fn authorize(
     uri: &str,
     cnonce: &str,
 ) -> Option<String> {
+    authorize_counted(challenge, user, password, method, uri, cnonce, 1)
+}
+
+/// `authorize` for the `nc`th request answering the challenge's nonce (RFC 2617 §3.2.2): a
+/// client that reuses a nonce must count its uses, or the server takes the repeat for a replay.
+pub fn authorize_counted(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    cnonce: &str,
+    nc: u32,
+) -> Option<String> {
     let params = parse_params(challenge)?;
     let realm = get(&params, "realm")?;
     let nonce = get(&params, "nonce")?;
@@ -235,7 +249,7 @@ pub fn authorize(
         return None;
     }
     let qop_auth = get(&params, "qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
-    let nc = "00000001";
+    let nc = format!("{nc:08x}");
     let digest = response(
         user,
         realm,
@@ -243,7 +257,7 @@ pub fn authorize(
         method,
         uri,
         nonce,
-        qop_auth.then_some((nc, cnonce)),
+        qop_auth.then_some((nc.as_str(), cnonce)),
     );
     let mut out = format!(
         "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{digest}\", algorithm=MD5"
