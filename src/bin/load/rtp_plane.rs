@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use media::rtp::{self, HEADER_LEN, Packetizer};
 use tokio::net::UdpSocket;
 
 use crate::gaps::Gaps;
@@ -34,9 +35,7 @@ struct Stream {
     remote: SocketAddr,
     payload_type: u8,
     answered: Instant,
-    sequence: u16,
-    timestamp: u32,
-    ssrc: u32,
+    packetizer: Packetizer,
     frame: usize,
     first_rx: Option<Instant>,
     last_rx: Option<Instant>,
@@ -92,9 +91,12 @@ impl MediaPlane {
             remote,
             payload_type,
             answered,
-            sequence: rand::random(),
-            timestamp: rand::random(),
-            ssrc: rand::random(),
+            packetizer: Packetizer::new(
+                rand::random(),
+                payload_type,
+                rand::random(),
+                rand::random(),
+            ),
             frame: 0,
             first_rx: None,
             last_rx: None,
@@ -121,39 +123,37 @@ impl MediaPlane {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         // A late tick is made up at once, so each call still sends 50 packets a second.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut packet = [0u8; 12 + FRAME];
-        packet[0] = 0x80;
+        let mut packet = [0u8; HEADER_LEN + FRAME];
         loop {
             tick.tick().await;
             let live = lock(&self.live).clone();
             for slot in live {
-                let Some(remote) = self.next_packet(&slot, &mut packet) else {
+                let Some((remote, len)) = self.next_packet(&slot, &mut packet) else {
                     continue;
                 };
                 // A full socket buffer drops the packet, like a network would.
-                let _ = slot.socket.try_send_to(&packet, remote);
+                let _ = slot.socket.try_send_to(&packet[..len], remote);
             }
         }
     }
 
-    fn next_packet(&self, slot: &Slot, packet: &mut [u8; 12 + FRAME]) -> Option<SocketAddr> {
+    /// Writes the call's next packet into `packet`: where it goes and its length.
+    fn next_packet(&self, slot: &Slot, packet: &mut [u8]) -> Option<(SocketAddr, usize)> {
         let mut guard = lock(&slot.stream);
         let stream = guard.as_mut()?;
-        packet[1] = 0; // PCMU
-        packet[2..4].copy_from_slice(&stream.sequence.to_be_bytes());
-        packet[4..8].copy_from_slice(&stream.timestamp.to_be_bytes());
-        packet[8..12].copy_from_slice(&stream.ssrc.to_be_bytes());
         let usable = self.audio.len() - self.audio.len() % FRAME;
-        if usable == 0 {
-            packet[12..].fill(0xFF);
+        let payload = if usable == 0 {
+            &[0xFF; FRAME][..]
         } else {
             let at = (stream.frame * FRAME) % usable;
-            packet[12..].copy_from_slice(&self.audio[at..at + FRAME]);
-        }
-        stream.sequence = stream.sequence.wrapping_add(1);
-        stream.timestamp = stream.timestamp.wrapping_add(FRAME as u32);
+            &self.audio[at..at + FRAME]
+        };
+        let len = stream
+            .packetizer
+            .packetize(payload, FRAME as u32, false, packet)
+            .ok()?;
         stream.frame += 1;
-        Some(stream.remote)
+        Some((stream.remote, len))
     }
 }
 
@@ -164,21 +164,21 @@ async fn receive(plane: Arc<MediaPlane>, slot: Arc<Slot>) {
     let mut pcm = [0i16; FRAME];
     while let Ok((len, from)) = slot.socket.recv_from(&mut buf).await {
         let now = Instant::now();
-        let Some(payload) = rtp_payload(&buf[..len]) else {
+        let Ok(packet) = rtp::parse(&buf[..len]) else {
             continue;
         };
         let mut guard = lock(&slot.stream);
         let Some(stream) = guard.as_mut() else {
             continue;
         };
-        if from != stream.remote || buf[1] & 0x7F != stream.payload_type {
+        if from != stream.remote || packet.payload_type != stream.payload_type {
             continue;
         }
         let since_answer = now - stream.answered;
         let stats = &mut stream.stats;
         stats.packets += 1;
         stats.first_packet.get_or_insert(since_answer);
-        if stats.first_voice.is_none() && is_voice(payload, &mut pcm) {
+        if stats.first_voice.is_none() && is_voice(packet.payload, &mut pcm) {
             stats.first_voice = Some(since_answer);
         }
         if let Some(last) = stream.last_rx {
@@ -190,19 +190,6 @@ async fn receive(plane: Arc<MediaPlane>, slot: Arc<Slot>) {
         stats.span = now - first;
         stream.last_rx = Some(now);
     }
-}
-
-/// The payload of an RTP packet (version 2), past CSRCs and a header extension.
-fn rtp_payload(packet: &[u8]) -> Option<&[u8]> {
-    if packet.len() < 12 || packet[0] >> 6 != 2 {
-        return None;
-    }
-    let mut at = 12 + 4 * usize::from(packet[0] & 0x0F);
-    if packet[0] & 0x10 != 0 {
-        let words = packet.get(at + 2..at + 4)?;
-        at += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
-    }
-    packet.get(at..)
 }
 
 fn is_voice(payload: &[u8], pcm: &mut [i16; FRAME]) -> bool {
@@ -226,19 +213,5 @@ mod tests {
             .map(|i| media::g711::ulaw_from_linear(((i as f64 * 0.3).sin() * 3000.0) as i16))
             .collect();
         assert!(is_voice(&tone, &mut pcm));
-    }
-
-    #[test]
-    fn the_payload_starts_past_csrcs_and_extensions() {
-        let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
-        packet.extend_from_slice(&[0xFF; 4]);
-        assert_eq!(rtp_payload(&packet), Some(&[0xFF; 4][..]));
-        packet[0] = 0x91; // one CSRC and an extension of one word
-        let mut extended = packet[..12].to_vec();
-        extended.extend_from_slice(&[0; 4]); // CSRC
-        extended.extend_from_slice(&[0xBE, 0xDE, 0, 1, 9, 9, 9, 9]);
-        extended.extend_from_slice(&[0x7F; 3]);
-        assert_eq!(rtp_payload(&extended), Some(&[0x7F; 3][..]));
-        assert_eq!(rtp_payload(&[0x40; 12]), None);
     }
 }
