@@ -112,9 +112,14 @@ impl<W: Write + Seek> StereoRecorder<W> {
             Channel::Caller => 0,
             Channel::Agent => 1,
         };
-        for (i, &s) in samples.iter().enumerate() {
-            let pos = ((start + i as u64) % WINDOW as u64) as usize;
-            self.window[pos][side] = s;
+        // At most two runs (the frame may wrap the ring): no division per sample.
+        let pos = (start % WINDOW as u64) as usize;
+        let (head, tail) = samples.split_at(samples.len().min(WINDOW - pos));
+        for (slot, &s) in self.window[pos..].iter_mut().zip(head) {
+            slot[side] = s;
+        }
+        for (slot, &s) in self.window.iter_mut().zip(tail) {
+            slot[side] = s;
         }
         self.end = self.end.max(frame_end);
         // Whatever lies HOLD_MS behind the newest audio is final.
@@ -225,6 +230,25 @@ mod tests {
         assert!(at(&samples, 260).iter().all(|&s| s == [18, -1]));
         // The caller's last 100 ms never arrived: silence on the left.
         assert!(at(&samples, 1_980).iter().all(|&s| s == [0, -1]));
+    }
+
+    #[test]
+    fn frames_off_the_20_ms_grid_wrap_the_ring_intact() {
+        let mut buffer = Cursor::new(Vec::new());
+        let mut recorder = StereoRecorder::new(&mut buffer).unwrap();
+        // Offset by 10 ms, every lap of the one-second ring splits a frame across its end.
+        for n in 0..150u64 {
+            recorder
+                .write(Channel::Agent, 10 + n * 20, &frame(n as i16 + 1))
+                .unwrap();
+        }
+        recorder.finish().unwrap();
+        let samples = read(hound::WavReader::new(Cursor::new(buffer.into_inner())).unwrap());
+        for n in 0..150usize {
+            let start = (10 + n * 20) * 16;
+            let run = &samples[start..start + 320];
+            assert!(run.iter().all(|&s| s == [0, n as i16 + 1]), "frame {n}");
+        }
     }
 
     #[test]

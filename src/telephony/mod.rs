@@ -2,6 +2,7 @@
 
 pub mod dialer;
 pub mod engine_dialer;
+pub mod frame_grid;
 pub mod leg;
 pub mod machine_detector;
 pub(crate) mod media_socket;

@@ -192,6 +192,10 @@ impl Call {
     /// then writes the record.
     pub(super) async fn run(mut self, mut leg: CallLeg, mut journal: TurnJournal) -> CallReport {
         let drain = self.services.drain.clone();
+        // One subscription for the whole call: a fresh `closing()` per loop turn would join
+        // and leave the watch's waiter list (one lock shared by every call) on every frame.
+        let close_asked = drain.closing();
+        tokio::pin!(close_asked);
         let mut closing = false;
         if self.screen.is_none() {
             self.turn.handle(0, TurnInput::Answered);
@@ -201,7 +205,7 @@ impl Call {
             let busy = self.is_busy();
             let live = self.clock.is_live();
             tokio::select! {
-                () = drain.closing(), if !closing => {
+                () = &mut close_asked, if !closing => {
                     closing = true;
                     self.turn.handle(self.clock.now(), TurnInput::Shutdown);
                 }

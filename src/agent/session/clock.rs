@@ -6,7 +6,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::Pacing;
 
-const TICK: Duration = Duration::from_millis(20);
+const TICK: Duration = crate::telephony::frame_grid::FRAME_PERIOD;
 /// A stepped replay lets call time on after this long without any provider progress, so a
 /// hung provider meets the session's own stall deadlines instead of freezing the call.
 const STEPPED_STALL: Duration = Duration::from_secs(30);
@@ -27,7 +27,8 @@ impl Clock {
         match pacing {
             Pacing::RealTime => {
                 let started = Instant::now();
-                let mut interval = tokio::time::interval_at(started + TICK, TICK);
+                let first = crate::telephony::frame_grid::next_tick(started);
+                let mut interval = tokio::time::interval_at(first, TICK);
                 interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
                 Clock::Live { started, interval }
             }

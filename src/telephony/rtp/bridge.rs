@@ -20,13 +20,12 @@ use super::playout::InboundAudio;
 use super::ports::RtpSocket;
 use super::stats::{ReceiveStats, ntp_now};
 use super::voice::{self, VoiceCodec};
+use crate::telephony::frame_grid;
 use crate::telephony::leg::{HangupReason, LegCommand, LegEnd, LegEvent};
 use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
 
 /// RFC 3550's minimum report interval.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
-/// Inbound playout tick: one 20 ms frame each.
-const PLAYOUT_TICK: Duration = Duration::from_millis(20);
 
 /// Signalling → bridge.
 #[derive(Debug)]
@@ -132,7 +131,7 @@ async fn bridge_loop(
     let mut payload = [0u8; voice::MAX_PAYLOAD];
     let mut inbound = InboundAudio::new(media.codec.clock_rate());
     // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
-    let mut playout = interval(PLAYOUT_TICK);
+    let mut playout = interval(frame_grid::FRAME_PERIOD);
     playout.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut last_rx = started;
@@ -141,8 +140,12 @@ async fn bridge_loop(
     let mut report_at = started + RTCP_INTERVAL;
     let mut rtcp_in = [0u8; 512];
     let mut dropped_frames = 0u64;
+    // Both timers live for the whole call and move only when they fire: a fresh sleep per
+    // loop turn would enter and leave the runtime's timer wheel several times a frame.
+    let quiet_check = sleep_until(last_rx + inactivity);
+    let report_due = sleep_until(report_at);
+    tokio::pin!(quiet_check, report_due);
     loop {
-        let deadline = last_rx + inactivity;
         // A peer that only receives still sends RTCP, so even a call we only send on stays
         // under the timeout: nobody can point our audio at a third party for long.
         let watch_inactivity = media.direction != MediaDirection::Inactive;
@@ -167,7 +170,7 @@ async fn bridge_loop(
                     if !inbound.is_playing() {
                         // The first packet starts playout: ticks from now, not a burst of
                         // the ones missed since the call began.
-                        playout.reset();
+                        playout.reset_at(frame_grid::next_tick(Instant::now()));
                     }
                     inbound.insert(arrival, packet.ssrc, packet.sequence_number, packet.timestamp, body);
                 } else if Some(packet.payload_type) == media.dtmf.map(|e| e.payload_type)
@@ -270,8 +273,12 @@ async fn bridge_loop(
                 }
                 None => return BridgeExit::Stopped,
             },
-            _ = sleep_until(deadline), if watch_inactivity => {
-                return BridgeExit::MediaTimeout;
+            _ = &mut quiet_check, if watch_inactivity => {
+                let deadline = last_rx + inactivity;
+                if deadline <= Instant::now() {
+                    return BridgeExit::MediaTimeout;
+                }
+                quiet_check.as_mut().reset(deadline);
             }
             // The peer's reports keep a send-only call alive; anyone else's are drained.
             received = socket.rtcp.recv_from(&mut rtcp_in) => {
@@ -281,8 +288,9 @@ async fn bridge_loop(
                     last_rx = Instant::now();
                 }
             }
-            _ = sleep_until(report_at) => {
+            _ = &mut report_due => {
                 report_at += RTCP_INTERVAL;
+                report_due.as_mut().reset(report_at);
                 let info = SenderInfo {
                     ntp_timestamp: ntp_now(),
                     rtp_timestamp: packetizer.timestamp(),
