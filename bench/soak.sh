@@ -71,15 +71,23 @@ else
   "$bin/twilio-load" --url "ws://$http/carrier/twilio/stream" "${common[@]}"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-# What the agent said back, from the last call's transcript: the reply the latencies time.
-last=$(curl -sf "http://$http/v1/calls?limit=1" -H "Authorization: Bearer $key" || true)
-echo "last call's transcript: $(printf '%s' "$last" | jq -c '[.data[0].transcript[]? | [.role, .text]]' 2>/dev/null || echo '(unreadable)')"
+# The engine's side of the last 100 calls (the API's largest page): did it transcribe the
+# caller, and did it answer after that? One such call's transcript shows what the reply was.
+curl -sf "http://$http/v1/calls?limit=100" -H "Authorization: Bearer $key" | jq -r '
+  (.data // []) as $calls
+  | ($calls | map(select([.transcript[]?.role] | index("caller")))) as $heard
+  | ($calls | map(select([.transcript[]?.role] | join(" ") | test("caller.*agent")))) as $answered
+  | "engine transcripts of the last \($calls | length) calls: \($heard | length) have the caller'"'"'s words, \($answered | length) an agent line after them",
+    ($answered[0] // empty | "  e.g. " + ([.transcript[] | "\(.role): \(.text)"] | join(" | ")))' ||
+  echo "engine transcripts: unreadable"
 echo "engine log: $(wc -l <"$work/serve.log") lines, $(du -h "$work/serve.log" | cut -f1); database $(du -ch "$work"/bench.db* | tail -1 | cut -f1); data dir $(du -sh "$work/data" | cut -f1)"
-# Warnings and errors by message, with the timestamp and the per-call fields taken out.
-problems=$(grep -E ' (WARN|ERROR) ' "$work/serve.log" || true)
+# Warnings and errors by message, with the colours, the timestamp and the per-call fields taken
+# out; the start-up notes about unconfigured carriers are not news.
+problems=$(sed -E 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -E '^[^ ]+ +(WARN|ERROR) ' |
+  grep -v 'endpoints answer 403 until' || true)
 if [ -n "$problems" ]; then
   echo "engine warnings and errors ($(printf '%s\n' "$problems" | wc -l)), by message:"
-  printf '%s\n' "$problems" | sed -E 's/\x1b\[[0-9;]*m//g; s/^[^ ]+ +//; s/[a-z_]+=("[^"]*"|[^ ]+)//g; s/ +/ /g' |
+  printf '%s\n' "$problems" | sed -E 's/^[^ ]+ +//; s/[a-z_]+=("[^"]*"|[^ ]+)//g; s/ +/ /g' |
     sort | uniq -c | sort -rn | head -15
 else
   echo "engine warnings and errors: none"

@@ -96,8 +96,9 @@ pub struct Flatness {
     before: Option<Snapshot>,
     /// The first sample at or after the warm-up.
     warm: Option<(Duration, Snapshot)>,
-    /// The last sample while calls were still being started (the plateau), else the last.
-    last: Option<(Duration, Snapshot, bool)>,
+    /// The last sample while calls were still being started (the plateau).
+    last_starting: Option<(Duration, Snapshot)>,
+    latest: Option<(Duration, Snapshot)>,
     max: Option<Snapshot>,
     after: Option<Snapshot>,
 }
@@ -108,7 +109,8 @@ impl Flatness {
             warmup,
             before: None,
             warm: None,
-            last: None,
+            last_starting: None,
+            latest: None,
             max: None,
             after: None,
         }
@@ -118,12 +120,21 @@ impl Flatness {
         if at >= self.warmup && self.warm.is_none() {
             self.warm = Some((at, s));
         }
-        // Once every call has started the live calls ramp down: those samples are not the
-        // plateau's last, unless there is no other.
-        if starting || !self.last.is_some_and(|(_, _, was)| was) {
-            self.last = Some((at, s, starting));
+        if starting {
+            self.last_starting = Some((at, s));
         }
+        self.latest = Some((at, s));
         self.max = Some(self.max.map_or(s, |m| m.max(s)));
+    }
+
+    /// The sample to compare with the warm one: the plateau's last, the last taken while calls
+    /// were still being started (after that the live calls ramp down); a run too short to
+    /// have one after the warm-up gets its last sample.
+    fn last(&self) -> Option<(Duration, Snapshot)> {
+        match (self.last_starting, self.warm) {
+            (Some(last), Some((warm_at, _))) if last.0 >= warm_at => Some(last),
+            _ => self.latest,
+        }
     }
 
     /// The table: one row per measure, one column per moment, and the growth from the warm
@@ -134,7 +145,7 @@ impl Flatness {
             s.map_or("-".to_string(), |s| f(s).to_string())
         };
         let warm = self.warm.map(|(_, s)| s);
-        let last = self.last.map(|(_, s, _)| s);
+        let last = self.last().map(|(_, s)| s);
         let mut rows = vec![format!(
             "{:<9}{:>10}{:>12}{:>12}{:>10}{:>10}{:>10}",
             "",
@@ -142,7 +153,7 @@ impl Flatness {
             format!("warm {}", self.warm.map_or("-".into(), |(at, _)| secs(at))),
             format!(
                 "last {}",
-                self.last.map_or("-".into(), |(at, _, _)| secs(at))
+                self.last().map_or("-".into(), |(at, _)| secs(at))
             ),
             "max",
             "after",
@@ -175,7 +186,7 @@ impl Flatness {
     fn print(&self, every: Duration, warmup: Duration) {
         println!(
             "engine flatness (a sample every {} s; warm-up {} s; last = the last sample while \
-             calls were still starting; after = at rest after the last call):",
+             calls were still starting, or the run's last; after = at rest after the last call):",
             every.as_secs(),
             warmup.as_secs()
         );
@@ -213,7 +224,7 @@ mod tests {
         f.add(secs(60), snap(55_000, 40, 12), false);
         f.after = Some(snap(54_000, 21, 9));
         assert_eq!(f.warm, Some((secs(30), snap(61_000, 90, 12))));
-        assert_eq!(f.last, Some((secs(50), snap(62_000, 91, 12), true)));
+        assert_eq!(f.last(), Some((secs(50), snap(62_000, 91, 12))));
         assert_eq!(f.max, Some(snap(70_000, 95, 13)));
         let table = f.table();
         assert_eq!(table.len(), 4);
@@ -235,9 +246,15 @@ mod tests {
         f.add(secs(10), snap(60_000, 80, 12), false);
         f.add(secs(20), snap(58_000, 70, 12), false);
         assert_eq!(f.warm, None);
-        assert_eq!(f.last, Some((secs(20), snap(58_000, 70, 12), false)));
+        assert_eq!(f.last(), Some((secs(20), snap(58_000, 70, 12))));
         let table = f.table();
         let threads: Vec<&str> = table[3].split_whitespace().collect();
         assert_eq!(threads, ["threads", "-", "-", "12", "12", "-", "-"]);
+        // All calls started before the warm-up ended: the last is the run's last.
+        let mut f = Flatness::new(secs(12));
+        f.add(secs(4), snap(50_000, 50, 16), true);
+        f.add(secs(12), snap(61_000, 56, 12), false);
+        f.add(secs(16), snap(60_000, 32, 12), false);
+        assert_eq!(f.last(), Some((secs(16), snap(60_000, 32, 12))));
     }
 }
