@@ -8,6 +8,12 @@
 # flatness (first sample after warm-up, last, max), the greeting and reply counts and
 # latencies, and the warnings and errors the engine logged.
 #
+# The offline recogniser (Whisper) decodes one utterance at a time on a 2-core machine: when
+# callers speak faster than it keeps up (debug build, 2 shared cores: above about one
+# utterance every 2 s) most hang up before the engine has understood them, and the reply
+# count measures STT capacity rather than the soak; flatness and the greeting do not depend
+# on it.
+#
 # Usage: bench/soak.sh BIN_DIR sip|twilio CALLS RATE [SECONDS]
 #   e.g. bench/soak.sh target/release sip 100000 10 12
 # Environment: SAMPLE_SECS (10), SAY (the WAV), SAY_AT (6), CONCURRENCY (a cap on live calls),

@@ -239,32 +239,29 @@ impl Hearing {
         let (calls, hold) = (self.calls, self.hold.as_secs_f64());
         let h = &self.first_packet;
         println!(
-            "{answer} → first agent frame (speech or silence): {} of {calls} calls; p50 {:.0} ms, p99 {:.0} ms",
+            "{answer} → first agent frame (speech or silence): {} of {calls} calls{}",
             h.count(),
-            h.pick(50),
-            h.pick(99)
+            percentiles(h)
         );
         let h = &self.greeting;
         println!(
-            "{answer} → first agent speech (the greeting): {} of {calls} calls heard it within {hold:.0} s; \
-             p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "{answer} → first agent speech (the greeting): {} of {calls} calls heard it within {hold:.0} s{}",
             h.count(),
-            h.pick(50),
-            h.pick(99),
-            h.max()
+            percentiles(h)
         );
         if self.says {
             let h = &self.reply;
             println!(
                 "caller utterance ({:.2} s of sound): said to its end in {} of {calls} calls; \
-                 the agent replied after it in {} of them; end of utterance → reply onset \
-                 p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                 the agent replied after it in {} of them{}",
                 self.speech.as_secs_f64(),
                 self.said,
                 h.count(),
-                h.pick(50),
-                h.pick(99),
-                h.max()
+                if h.count() > 0 {
+                    format!("; end of utterance → reply onset{}", percentiles(h))
+                } else {
+                    String::new()
+                }
             );
             if self.talked_over > 0 {
                 println!(
@@ -289,6 +286,19 @@ impl Hearing {
             h.max()
         );
     }
+}
+
+/// "; p50 …, p99 …, max … ms" of a latency histogram; nothing when it is empty.
+fn percentiles(h: &Histogram) -> String {
+    if h.count() == 0 {
+        return String::new();
+    }
+    format!(
+        "; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        h.pick(50),
+        h.pick(99),
+        h.max()
+    )
 }
 
 /// The gaps between consecutive agent frames over all calls (from `Ear::hear`), in ms.
