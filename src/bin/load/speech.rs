@@ -241,13 +241,13 @@ impl Hearing {
         println!(
             "{answer} → first agent frame (speech or silence): {} of {calls} calls{}",
             h.count(),
-            percentiles(h)
+            percentiles("", h)
         );
         let h = &self.greeting;
         println!(
             "{answer} → first agent speech (the greeting): {} of {calls} calls heard it within {hold:.0} s{}",
             h.count(),
-            percentiles(h)
+            percentiles("", h)
         );
         if self.says {
             let h = &self.reply;
@@ -257,11 +257,7 @@ impl Hearing {
                 self.speech.as_secs_f64(),
                 self.said,
                 h.count(),
-                if h.count() > 0 {
-                    format!("; end of utterance → reply onset{}", percentiles(h))
-                } else {
-                    String::new()
-                }
+                percentiles("end of utterance → reply onset: ", h)
             );
             if self.talked_over > 0 {
                 println!(
@@ -288,13 +284,13 @@ impl Hearing {
     }
 }
 
-/// "; p50 …, p99 …, max … ms" of a latency histogram; nothing when it is empty.
-fn percentiles(h: &Histogram) -> String {
+/// `"; {what}p50 …, p99 …, max … ms"` of a latency histogram; nothing when it is empty.
+fn percentiles(what: &str, h: &Histogram) -> String {
     if h.count() == 0 {
         return String::new();
     }
     format!(
-        "; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "; {what}p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         h.pick(50),
         h.pick(99),
         h.max()
