@@ -8,6 +8,11 @@
 # flatness (first sample after warm-up, last, max), the greeting and reply counts and
 # latencies, and the warnings and errors the engine logged.
 #
+# The agent's idle reprompt ("are you still there?", 8 s after it last spoke when it has heard
+# nothing) is turned off (BOLTCALL_IDLE_REPROMPT_SECS=3600 unless set): the load tool takes
+# the first agent speech after the caller's utterance for the reply, and a reprompt fired
+# because the engine had not yet heard the caller would pass for one.
+#
 # The offline recogniser (Whisper) decodes one utterance at a time on a 2-core machine: when
 # callers speak faster than it keeps up (debug build, 2 shared cores: above about one
 # utterance every 2 s) most hang up before the engine has understood them, and the reply
@@ -52,7 +57,8 @@ export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/
   BOLTCALL_HTTP_ADDR=$http BOLTCALL_SIP_ADDR=$sip BOLTCALL_RATE_LIMIT=off \
   BOLTCALL_SIP_INVITE_RATE="$invite_rate" \
   BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
-  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000
+  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
+  BOLTCALL_IDLE_REPROMPT_SECS="${BOLTCALL_IDLE_REPROMPT_SECS:-3600}"
 key=$("$bin/boltcall" keys create --plan elite 2>/dev/null | grep -o 'sk_live_[A-Za-z0-9]*' | head -1)
 "$bin/boltcall" serve >"$work/serve.log" 2>&1 &
 pid=$!

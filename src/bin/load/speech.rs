@@ -131,7 +131,8 @@ pub struct Ear {
     said_until: Option<Duration>,
     /// The agent was heard while the caller spoke.
     pub talked_over: bool,
-    /// The onset of the first agent speech after the utterance ended: the reply.
+    /// The onset of the first agent speech after the utterance ended: the reply (or whatever
+    /// else the agent says then, such as an idle reprompt when it has not heard the caller).
     pub reply: Option<Duration>,
 }
 
@@ -253,7 +254,7 @@ impl Hearing {
             let h = &self.reply;
             println!(
                 "caller utterance ({:.2} s of sound): said to its end in {} of {calls} calls; \
-                 the agent replied after it in {} of them{}",
+                 agent speech began after it (the reply) in {} of them{}",
                 self.speech.as_secs_f64(),
                 self.said,
                 h.count(),
