@@ -1,13 +1,18 @@
 //! Load client for the SIP side of a real `boltcall serve`: a UAC over UDP that places calls
 //! at a rate (INVITE with a PCMU + telephone-event offer, digest when challenged, ACK), streams
 //! caller μ-law every 20 ms from its own RTP sockets, hangs up after the hold time, and reports
-//! how fast calls were answered, how soon each caller heard the greeting, whether the engine
-//! kept its outbound pacing, and what the calls cost it.
+//! how fast calls were answered, how soon each caller heard the greeting (and with `--say`,
+//! the reply to what it said), whether the engine kept its outbound pacing, and what the
+//! calls cost it.
 //!
 //! ```text
 //! sip-load --target 127.0.0.1:5060 --to +14155550100 --calls 25 --rate 5 --seconds 4 \
-//!     [--audio caller.wav] [--user trunk --password s3cret] [--server-pid PID]
+//!     [--audio caller.wav | --say hello.wav --say-at 6] [--concurrency 200] \
+//!     [--user trunk --password s3cret] [--server-pid PID [--sample-secs 10]]
 //! ```
+//!
+//! Calls are started one by one at `--rate` (a soak of 100,000 calls holds only the live
+//! ones), and the report keeps sums, not a record per call.
 //!
 //! Run the engine with `BOLTCALL_SIP_INVITE_RATE` above `--rate` (it is per source address;
 //! twice that with `--user`, each call sending two INVITEs) and
@@ -15,28 +20,36 @@
 
 #[path = "load/digest.rs"]
 mod digest;
-#[path = "load/gaps.rs"]
-mod gaps;
+#[path = "load/histogram.rs"]
+mod histogram;
+#[path = "load/launch.rs"]
+mod launch;
 #[path = "load/mulaw_wav.rs"]
 mod mulaw_wav;
 #[path = "load/rtp_plane.rs"]
 mod rtp_plane;
+#[path = "load/sampler.rs"]
+mod sampler;
 #[path = "load/sip_call.rs"]
 mod sip_call;
 #[path = "load/sip_wire.rs"]
 mod sip_wire;
+#[path = "load/speech.rs"]
+mod speech;
 #[path = "load/usage.rs"]
 mod usage;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use gaps::{pick, sorted_ms};
+use histogram::Histogram;
+use launch::{Failures, Plan, Progress, SoakArgs, launch};
 use sip_call::{CallReport, Ending, Settings, Shared};
+use speech::Hearing;
 use usage::{Usage, process_usage};
 
 #[derive(Parser)]
@@ -59,6 +72,8 @@ struct Args {
     /// 8 kHz mono 16-bit WAV the callers play (looped); line silence when absent.
     #[arg(long)]
     audio: Option<PathBuf>,
+    #[command(flatten)]
+    soak: SoakArgs,
     /// The engine's process id, to report its CPU time and memory over the run (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -69,20 +84,66 @@ struct Args {
     password: Option<String>,
 }
 
+/// The run's sums.
+struct Tally {
+    requested: usize,
+    completed: usize,
+    failures: Failures,
+    engine_bye: usize,
+    invite_to_ok: Histogram,
+    hearing: Hearing,
+}
+
+impl Tally {
+    /// Adds one call's report; whether it completed.
+    fn add(&mut self, report: Result<CallReport, String>) -> bool {
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                self.failures.add(e);
+                return false;
+            }
+        };
+        if let Some(latency) = report.invite_to_ok {
+            self.invite_to_ok.add_ms(latency);
+        }
+        match report.result {
+            Ok(ending) => {
+                self.completed += 1;
+                self.engine_bye += usize::from(ending == Ending::EngineBye);
+                if let Some(ear) = &report.media {
+                    self.hearing.add(ear);
+                }
+                true
+            }
+            Err(e) => {
+                self.failures.add(e);
+                false
+            }
+        }
+    }
+}
+
 // One thread: the client takes at most one of the cores it shares with the engine, and its
 // single media timer needs no more.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let audio = match &args.audio {
-        Some(path) => mulaw_wav::load_mulaw(path)?,
-        None => Vec::new(),
+    let script = launch::script(args.audio.as_deref(), &args.soak)?;
+    let hold = Duration::from_secs(args.seconds);
+    let mut tally = Tally {
+        requested: args.calls,
+        completed: 0,
+        failures: Failures::default(),
+        engine_bye: 0,
+        invite_to_ok: Histogram::latency(),
+        hearing: Hearing::new(hold, &script),
     };
-    let media = rtp_plane::MediaPlane::new(audio);
+    let media = rtp_plane::MediaPlane::new(script);
     let settings = Settings {
         target: args.target,
         to: args.to.clone(),
-        hold: Duration::from_secs(args.seconds),
+        hold,
         credentials: args.user.clone().zip(args.password.clone()),
     };
     let shared = Shared::bind(settings, media.clone()).await?;
@@ -90,76 +151,72 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(media.clone().run_ticker());
     let before = args.server_pid.map(process_usage).transpose()?;
     let client_before = process_usage(std::process::id())?;
+    let progress = Arc::new(Progress::default());
+    let sampler = sampler::Sampler::start(
+        args.server_pid,
+        Duration::from_secs(args.soak.sample_secs),
+        Duration::from_secs(args.soak.warmup_secs.unwrap_or(args.seconds)),
+        args.calls,
+        progress.clone(),
+    );
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(args.calls);
-    for n in 0..args.calls {
-        let delay = if args.rate > 0.0 {
-            Duration::from_secs_f64(n as f64 / args.rate)
-        } else {
-            Duration::from_millis((n as u64 * 1000) / args.calls.max(1) as u64)
-        };
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(started + delay)).await;
-            sip_call::place_call(shared, n).await
-        }));
-    }
-    let mut reports = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        reports.push(task.await?);
-    }
+    let plan = Plan {
+        calls: args.calls,
+        rate: args.rate,
+        concurrency: args.soak.concurrency,
+    };
+    launch(
+        &plan,
+        &progress,
+        |n| sip_call::place_call(shared.clone(), n),
+        |report| tally.add(report),
+    )
+    .await;
     let wall = started.elapsed();
     let after = args.server_pid.map(process_usage).transpose()?;
     let client_cpu = process_usage(std::process::id())?.cpu_seconds - client_before.cpu_seconds;
     let peak = shared.peak.load(Ordering::Relaxed);
-    report(&args, &reports, &media, peak, wall, before.zip(after));
+    report(&args, &tally, &media, peak, wall, before.zip(after));
     // The client shares the cores: what it took is what the engine could not have.
     println!(
         "load client cpu: {client_cpu:.1} s = {:.2} cores",
         client_cpu / wall.as_secs_f64()
     );
+    if let Some(sampler) = sampler {
+        sampler.finish().await;
+    }
     Ok(())
 }
 
 fn report(
     args: &Args,
-    reports: &[CallReport],
+    tally: &Tally,
     media: &rtp_plane::MediaPlane,
     peak: usize,
     wall: Duration,
     cost: Option<(Usage, Usage)>,
 ) {
-    let ok: Vec<&CallReport> = reports.iter().filter(|r| r.result.is_ok()).collect();
-    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in reports {
-        if let Err(e) = &r.result {
-            *reasons.entry(e.as_str()).or_default() += 1;
-        }
-    }
+    let completed = tally.completed;
     println!(
-        "calls: {} requested, {} completed, {} failed",
-        args.calls,
-        ok.len(),
-        reports.len() - ok.len()
+        "calls: {} requested, {completed} completed, {} failed",
+        tally.requested,
+        tally.requested - completed
     );
-    for (reason, n) in &reasons {
-        println!("  failed: {reason} × {n}");
-    }
-    let engine_bye = ok
-        .iter()
-        .filter(|r| r.result == Ok(Ending::EngineBye))
-        .count();
-    if engine_bye > 0 {
+    tally.failures.print();
+    if tally.engine_bye > 0 {
         println!(
-            "  of the completed, {engine_bye} were hung up by the engine before the hold ended"
+            "  of the completed, {} were hung up by the engine before the hold ended",
+            tally.engine_bye
         );
     }
     println!(
-        "mode: {}; {} s per call; rate {}; wall {:.1} s; peak concurrent calls {peak}",
-        if args.audio.is_some() {
-            "speech"
+        "mode: {}; {} s per call; rate {}{}; wall {:.1} s; peak concurrent calls {peak}",
+        if args.soak.say.is_some() {
+            format!("say once at {} s", args.soak.say_at)
+        } else if args.audio.is_some() {
+            "speech (looped)".into()
         } else {
-            "silent"
+            "silent".into()
         },
         args.seconds,
         if args.rate > 0.0 {
@@ -167,67 +224,21 @@ fn report(
         } else {
             "burst over 1 s".into()
         },
+        args.soak
+            .concurrency
+            .map_or(String::new(), |c| format!(", at most {c} at once")),
         wall.as_secs_f64()
     );
-    let latency = sorted_ms(reports.iter().filter_map(|r| r.invite_to_ok));
+    let latency = &tally.invite_to_ok;
     println!(
         "INVITE → 200 OK: {} answered; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latency.len(),
-        pick(&latency, 50),
-        pick(&latency, 99),
-        pick(&latency, 100)
+        latency.count(),
+        latency.pick(50),
+        latency.pick(99),
+        latency.max()
     );
-    let heard: Vec<_> = ok.iter().filter_map(|r| r.media.as_ref()).collect();
-    let first = sorted_ms(heard.iter().filter_map(|m| m.first_packet));
-    // Sound that first came while our BYE was in flight was not heard within the hold.
-    let hold = Duration::from_secs(args.seconds);
-    let voice = sorted_ms(
-        heard
-            .iter()
-            .filter_map(|m| m.first_voice)
-            .filter(|d| *d <= hold),
-    );
-    println!(
-        "200 OK → first agent RTP packet: {} of {} calls; p50 {:.0} ms, p99 {:.0} ms",
-        first.len(),
-        ok.len(),
-        pick(&first, 50),
-        pick(&first, 99)
-    );
-    println!(
-        "200 OK → first non-silent agent audio (the greeting): {} of {} calls heard it within {} s; \
-         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        voice.len(),
-        ok.len(),
-        args.seconds,
-        pick(&voice, 50),
-        pick(&voice, 99),
-        pick(&voice, 100)
-    );
-    // Pacing: engine packets per 20 ms of the span they arrived over (1.0 = exact).
-    let mut ratios: Vec<f64> = heard
-        .iter()
-        .filter(|m| m.span > Duration::from_secs(1))
-        .map(|m| m.packets.saturating_sub(1) as f64 / (m.span.as_secs_f64() / 0.02))
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "outbound pacing (engine packets per 20 ms per call): min {:.3} p50 {:.3} max {:.3}",
-        pick(&ratios, 0),
-        pick(&ratios, 50),
-        pick(&ratios, 100)
-    );
-    let gaps = media.gaps();
-    let largest = sorted_ms(heard.iter().map(|m| m.max_gap));
-    println!(
-        "gap between consecutive engine packets ({} gaps): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         largest per call p50 {:.0} ms",
-        gaps.count(),
-        gaps.quantile_ms(0.5),
-        gaps.quantile_ms(0.99),
-        gaps.max_ms(),
-        pick(&largest, 50)
-    );
+    tally.hearing.print("200 OK");
+    speech::print_frame_gaps(&media.gaps());
     if let Some((before, after)) = cost {
         println!("(per call below = per peak concurrent call, {peak})");
         usage::print_cost(&before, &after, wall, peak);

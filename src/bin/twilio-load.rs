@@ -1,24 +1,39 @@
-//! Load client for the Twilio Media Streams endpoint: opens N concurrent fake Twilio calls
-//! that stream caller audio in real time, and reports whether the engine kept its outbound
-//! pacing (one 20 ms `media` message per 20 ms per call) and what the calls cost it.
+//! Load client for the Twilio Media Streams endpoint: fake Twilio calls, started at a rate,
+//! that stream caller audio in real time, and a report of how soon each caller heard the
+//! greeting (and with `--say`, the reply to what it said), whether the engine kept its
+//! outbound pacing (one 20 ms `media` message per 20 ms per call) and what the calls cost it.
 //!
 //! ```text
 //! twilio-load --url ws://127.0.0.1:8080/carrier/twilio/stream --to +14155550100 \
-//!     --calls 50 --seconds 30 [--rate 100] [--audio caller.wav | --silent] [--server-pid PID]
+//!     --calls 50 --seconds 30 [--rate 100] [--concurrency 200] \
+//!     [--audio caller.wav | --say hello.wav --say-at 6 | --silent] \
+//!     [--server-pid PID [--sample-secs 10]]
 //! ```
 //!
-//! With `--rate`, calls start at that many per second, and the report gives how long each
-//! caller waited from its `start` to the agent's first audio (the greeting).
+//! Calls are started one by one at `--rate` (without it, all within one second), so a soak of
+//! 100,000 calls holds only the live ones, and the report keeps sums, not a record per call.
+//! Times run from the call's `start` message; the greeting is the first agent frame that
+//! carries sound, not the first `media` message (the engine streams silence when idle).
 //!
 //! It signs nothing: run the engine with `BOLTCALL_TWILIO_ALLOW_UNSIGNED=1` and no auth token
-//! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` at least `--calls`).
+//! (and `BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS` above the calls live at once).
 
+#[path = "load/histogram.rs"]
+mod histogram;
+#[path = "load/launch.rs"]
+mod launch;
 #[path = "load/mulaw_wav.rs"]
 mod mulaw_wav;
+#[path = "load/sampler.rs"]
+mod sampler;
+#[path = "load/speech.rs"]
+mod speech;
 #[path = "load/usage.rs"]
 mod usage;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,12 +41,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
+use histogram::Histogram;
+use launch::{Failures, Plan, Progress, SoakArgs, launch};
+use serde::Deserialize;
 use serde_json::json;
+use speech::{Ear, Hearing, Script};
 use tokio_tungstenite::tungstenite::Message;
 use usage::{Usage, process_usage};
 
+/// How long the engine may take to close the stream after our `stop`.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Parser)]
-#[command(about = "Open N concurrent fake Twilio Media Streams calls against a running engine")]
+#[command(about = "Place fake Twilio Media Streams calls at a rate against a running engine")]
 struct Args {
     /// The engine's stream endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:8080/carrier/twilio/stream")]
@@ -51,74 +73,134 @@ struct Args {
     #[arg(long, conflicts_with = "silent")]
     audio: Option<PathBuf>,
     /// Callers send line silence only: measures transport, VAD and pacing without STT/TTS.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "say")]
     silent: bool,
     /// The engine's process id, to report its CPU time and memory over the run (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
+    #[command(flatten)]
+    soak: SoakArgs,
 }
 
-/// What one call saw.
-#[derive(Default)]
-struct CallStats {
-    /// Agent `media` messages received.
-    received: u64,
-    /// Longest wait between two agent messages after the first.
-    max_gap: Duration,
-    /// Wall time from the first to the last agent message.
-    span: Duration,
-    /// From sending `start` to the agent's first audio.
-    first_audio: Option<Duration>,
-    error: Option<String>,
+/// What one call leaves for the report.
+struct Call {
+    ear: Ear,
+    /// The engine closed the stream before the hold ended.
+    engine_hung_up: bool,
+}
+
+/// The run's sums.
+struct Tally {
+    completed: usize,
+    engine_hung_up: usize,
+    failures: Failures,
+    hearing: Hearing,
+}
+
+impl Tally {
+    /// Adds one call's result; whether it completed.
+    fn add(&mut self, result: Result<anyhow::Result<Call>, String>) -> bool {
+        match result {
+            Ok(Ok(call)) => {
+                self.completed += 1;
+                self.engine_hung_up += usize::from(call.engine_hung_up);
+                self.hearing.add(&call.ear);
+                true
+            }
+            Ok(Err(e)) => {
+                self.failures.add(format!("{e:#}"));
+                false
+            }
+            Err(e) => {
+                self.failures.add(e);
+                false
+            }
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let audio = match &args.audio {
-        Some(path) => Some(mulaw_wav::load_mulaw(path)?),
-        None => None,
+    let script = Arc::new(launch::script(args.audio.as_deref(), &args.soak)?);
+    let gaps = Arc::new(Mutex::new(Histogram::gaps()));
+    let mut tally = Tally {
+        completed: 0,
+        engine_hung_up: 0,
+        failures: Failures::default(),
+        hearing: Hearing::new(Duration::from_secs(args.seconds), &script),
     };
     let before = args.server_pid.map(process_usage).transpose()?;
+    let progress = Arc::new(Progress::default());
+    let sampler = sampler::Sampler::start(
+        args.server_pid,
+        Duration::from_secs(args.soak.sample_secs),
+        Duration::from_secs(args.soak.warmup_secs.unwrap_or(args.seconds)),
+        args.calls,
+        progress.clone(),
+    );
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(args.calls);
-    for n in 0..args.calls {
-        let (url, to, audio) = (args.url.clone(), args.to.clone(), audio.clone());
-        let seconds = args.seconds;
-        let delay = if args.rate > 0.0 {
-            Duration::from_secs_f64(n as f64 / args.rate)
-        } else {
-            // Stagger connects over a second so the engine is not hit by one burst.
-            Duration::from_millis((n as u64 * 1000) / 50 % 1000)
-        };
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(started + delay)).await;
-            match one_call(n, &url, &to, audio.as_deref(), seconds).await {
-                Ok(stats) => stats,
-                Err(e) => CallStats {
-                    error: Some(format!("{e:#}")),
-                    ..Default::default()
-                },
-            }
-        }));
-    }
-    let mut stats = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        stats.push(task.await?);
-    }
+    let plan = Plan {
+        calls: args.calls,
+        rate: args.rate,
+        concurrency: args.soak.concurrency,
+    };
+    launch(
+        &plan,
+        &progress,
+        |n| {
+            let (url, to) = (args.url.clone(), args.to.clone());
+            let (script, gaps, seconds) = (script.clone(), gaps.clone(), args.seconds);
+            async move { one_call(n, &url, &to, &script, seconds, &gaps).await }
+        },
+        |result| tally.add(result),
+    )
+    .await;
     let wall = started.elapsed();
     let after = args.server_pid.map(process_usage).transpose()?;
-    report(&args, &stats, wall, before.zip(after));
+    let peak = progress.peak.load(Ordering::Relaxed);
+    {
+        let gaps = gaps.lock().unwrap_or_else(|e| e.into_inner());
+        report(&args, &tally, &gaps, peak, wall, before.zip(after));
+    }
+    if let Some(sampler) = sampler {
+        sampler.finish().await;
+    }
     Ok(())
+}
+
+/// The engine's messages a caller reads; anything else (`clear`) is skipped.
+#[derive(Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Outbound {
+    Media {
+        media: OutMedia,
+    },
+    Mark {
+        mark: OutMark,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct OutMedia {
+    payload: String,
+}
+
+#[derive(Deserialize)]
+struct OutMark {
+    name: String,
 }
 
 async fn one_call(
     n: usize,
     url: &str,
     to: &str,
-    audio: Option<&[u8]>,
+    script: &Script,
     seconds: u64,
-) -> anyhow::Result<CallStats> {
+    gaps: &Mutex<Histogram>,
+) -> anyhow::Result<Call> {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .context("connect")?;
@@ -135,123 +217,194 @@ async fn one_call(
         "start": {"streamSid": sid, "callSid": call_sid, "accountSid": "ACload",
                   "tracks": ["inbound"],
                   "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                  "customParameters": {"from": format!("+1555{n:07}"), "to": to, "call_sid": call_sid}}
+                  "customParameters": {"from": format!("+1555{:07}", n % 10_000_000), "to": to,
+                                       "call_sid": call_sid}}
     })))
     .await?;
     let start_sent = Instant::now();
-    let reader = tokio::spawn(async move {
-        let mut stats = CallStats::default();
-        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
-        while let Some(Ok(message)) = rx.next().await {
-            let Message::Text(body) = message else {
-                continue;
-            };
-            if !body.contains(r#""event":"media""#) {
-                continue;
-            }
-            let now = Instant::now();
-            if let Some(prev) = last {
-                stats.max_gap = stats.max_gap.max(now - prev);
-            }
-            first.get_or_insert(now);
-            stats.first_audio.get_or_insert(now - start_sent);
-            last = Some(now);
-            stats.received += 1;
-        }
-        if let (Some(a), Some(b)) = (first, last) {
-            stats.span = b - a;
-        }
-        stats
-    });
-    let silence = [0xFFu8; 160];
-    let frames = seconds * 50;
+    let mut ear = Ear::default();
+    let frames = seconds as usize * 50;
+    let mut sent = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for i in 0..frames as usize {
-        tick.tick().await;
-        let chunk = match audio {
-            Some(audio) if audio.len() >= 160 => {
-                let at = (i * 160) % (audio.len() - audio.len() % 160);
-                &audio[at..at + 160]
+    let give_up = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(give_up);
+    let mut sequence = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick(), if sent < frames => {
+                let chunk = script.frame(sent, start_sent.elapsed(), &mut ear);
+                tx.send(Message::Text(caller_media(&sid, sent, chunk).into())).await?;
+                sent += 1;
+                if sent == frames {
+                    tx.send(text(json!({"event": "stop", "streamSid": sid,
+                                        "stop": {"callSid": call_sid}})))
+                        .await?;
+                    give_up.as_mut().reset(tokio::time::Instant::now() + CLOSE_WAIT);
+                }
             }
-            _ => &silence[..],
-        };
-        let msg = json!({"event": "media", "streamSid": sid,
-            "media": {"track": "inbound", "chunk": i.to_string(), "timestamp": (i * 20).to_string(),
-                      "payload": BASE64.encode(chunk)}});
-        tx.send(text(msg)).await?;
+            message = rx.next() => {
+                let body = match message {
+                    Some(Ok(Message::Text(body))) => body,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => continue,
+                    // Reset after our stop rather than closed: the call is over all the same.
+                    Some(Err(_)) if sent == frames => break,
+                    Some(Err(e)) => return Err(e).context("the stream broke off"),
+                };
+                let at = start_sent.elapsed();
+                match serde_json::from_str::<Outbound>(&body) {
+                    Ok(Outbound::Media { media }) => {
+                        let payload = BASE64.decode(media.payload.as_bytes()).context("media payload")?;
+                        if let Some(gap) = ear.hear(at, &payload) {
+                            gaps.lock().unwrap_or_else(|e| e.into_inner()).add_ms(gap);
+                        }
+                    }
+                    // Twilio answers a mark once the audio before it has played; ours plays
+                    // on arrival.
+                    Ok(Outbound::Mark { mark }) => {
+                        sequence += 1;
+                        tx.send(Message::Text(mark_played(&sid, sequence, &mark.name).into())).await?;
+                    }
+                    Ok(Outbound::Other) => {}
+                    Err(e) => anyhow::bail!("unreadable engine message: {e}"),
+                }
+            }
+            _ = &mut give_up => anyhow::bail!("the engine never closed the stream"),
+        }
     }
-    tx.send(text(
-        json!({"event": "stop", "streamSid": sid, "stop": {"callSid": call_sid}}),
-    ))
-    .await?;
-    let stats = tokio::time::timeout(Duration::from_secs(30), reader)
-        .await
-        .context("the engine never closed the stream")??;
-    Ok(stats)
+    Ok(Call {
+        ear,
+        engine_hung_up: sent < frames,
+    })
 }
 
-fn report(args: &Args, stats: &[CallStats], wall: Duration, cost: Option<(Usage, Usage)>) {
-    let failed: Vec<&String> = stats.iter().filter_map(|s| s.error.as_ref()).collect();
-    let ok: Vec<&CallStats> = stats.iter().filter(|s| s.error.is_none()).collect();
-    // Pacing: agent frames received per 20 ms of the span they arrived over (1.0 = exact).
-    let mut ratios: Vec<f64> = ok
-        .iter()
-        .filter(|s| s.span > Duration::from_secs(1))
-        .map(|s| (s.received.saturating_sub(1)) as f64 / (s.span.as_secs_f64() / 0.02))
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let mut gaps: Vec<u128> = ok.iter().map(|s| s.max_gap.as_millis()).collect();
-    gaps.sort_unstable();
-    let pick = |v: &[f64], p: usize| {
-        v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
-            .copied()
-    };
+/// The caller's `media` message carrying frame `k`.
+fn caller_media(sid: &str, k: usize, chunk: &[u8]) -> String {
+    json!({"event": "media", "streamSid": sid,
+        "media": {"track": "inbound", "chunk": k.to_string(),
+                  "timestamp": (k * 20).to_string(), "payload": BASE64.encode(chunk)}})
+    .to_string()
+}
+
+/// Twilio's answer to the engine's `mark`: the audio before it has played.
+fn mark_played(sid: &str, sequence: u64, name: &str) -> String {
+    json!({"event": "mark", "streamSid": sid, "sequenceNumber": sequence.to_string(),
+           "mark": {"name": name}})
+    .to_string()
+}
+
+fn report(
+    args: &Args,
+    tally: &Tally,
+    gaps: &Histogram,
+    peak: usize,
+    wall: Duration,
+    cost: Option<(Usage, Usage)>,
+) {
     println!(
         "calls: {} requested, {} completed, {} failed",
         args.calls,
-        ok.len(),
-        failed.len()
+        tally.completed,
+        args.calls - tally.completed
     );
-    for e in failed.iter().take(5) {
-        println!("  failure: {e}");
+    tally.failures.print();
+    if tally.engine_hung_up > 0 {
+        println!(
+            "  of the completed, {} were hung up by the engine before the hold ended",
+            tally.engine_hung_up
+        );
     }
     println!(
-        "mode: {}",
-        if args.audio.is_some() {
-            "speech"
+        "mode: {}; {} s per call; rate {}{}; wall {:.1} s; peak concurrent calls {peak}",
+        if args.soak.say.is_some() {
+            format!("say once at {} s", args.soak.say_at)
+        } else if args.audio.is_some() {
+            "speech (looped)".into()
         } else {
-            "silent"
-        }
+            "silent".into()
+        },
+        args.seconds,
+        if args.rate > 0.0 {
+            format!("{}/s", args.rate)
+        } else {
+            "burst over 1 s".into()
+        },
+        args.soak
+            .concurrency
+            .map_or(String::new(), |c| format!(", at most {c} at once")),
+        wall.as_secs_f64()
     );
-    println!("wall: {:.1} s", wall.as_secs_f64());
-    let mut waits: Vec<Duration> = ok.iter().filter_map(|s| s.first_audio).collect();
-    waits.sort_unstable();
-    let wait_ms = |p: usize| {
-        waits
-            .get((waits.len() * p / 100).min(waits.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    println!(
-        "start to first agent audio: {} of {} calls heard the agent; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        waits.len(),
-        ok.len(),
-        wait_ms(50),
-        wait_ms(99),
-        wait_ms(100)
-    );
-    println!(
-        "outbound pacing (frames per 20 ms): min {:.3} p50 {:.3} max {:.3}",
-        pick(&ratios, 0).unwrap_or(0.0),
-        pick(&ratios, 50).unwrap_or(0.0),
-        pick(&ratios, 100).unwrap_or(0.0)
-    );
-    println!(
-        "largest gap between agent frames: p50 {} ms, max {} ms",
-        gaps.get(gaps.len() / 2).copied().unwrap_or(0),
-        gaps.last().copied().unwrap_or(0)
-    );
+    tally.hearing.print("start");
+    speech::print_frame_gaps(gaps);
     if let Some((before, after)) = cost {
-        usage::print_cost(&before, &after, wall, args.calls);
+        println!("(per call below = per peak concurrent call, {peak})");
+        usage::print_cost(&before, &after, wall, peak);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use boltcall::telephony::twilio::protocol::{self, Inbound};
+
+    use super::*;
+
+    #[test]
+    fn we_read_what_the_engine_writes_and_it_reads_what_we_write() {
+        let speech: Vec<u8> = (0..160)
+            .map(|i| media::g711::ulaw_from_linear(((i as f64 * 0.3).sin() * 3000.0) as i16))
+            .collect();
+        let mut ear = Ear::default();
+        for (at, wire) in [(20, [0xFF; 160].to_vec()), (40, speech.clone())] {
+            let Ok(Outbound::Media { media }) =
+                serde_json::from_str(&protocol::media("MZ1", &wire))
+            else {
+                panic!("not media");
+            };
+            ear.hear(
+                Duration::from_millis(at),
+                &BASE64.decode(media.payload).unwrap(),
+            );
+        }
+        assert_eq!(ear.first_packet, Some(Duration::from_millis(20)));
+        assert_eq!(ear.first_voice, Some(Duration::from_millis(40)));
+        let Ok(Outbound::Mark { mark }) = serde_json::from_str(&protocol::mark("MZ1", "m7")) else {
+            panic!("not a mark");
+        };
+        assert_eq!(mark.name, "m7");
+        assert!(matches!(
+            serde_json::from_str(&protocol::clear("MZ1")),
+            Ok(Outbound::Other)
+        ));
+        assert_eq!(
+            protocol::parse(&mark_played("MZ1", 1, "m7")).unwrap(),
+            Inbound::Mark("m7".into())
+        );
+        assert_eq!(
+            protocol::parse(&caller_media("MZ1", 3, &speech)).unwrap(),
+            Inbound::Media { payload: speech }
+        );
+    }
+
+    #[test]
+    fn failures_and_engine_hangups_are_summed() {
+        let script = Script::Silence;
+        let mut tally = Tally {
+            completed: 0,
+            engine_hung_up: 0,
+            failures: Failures::default(),
+            hearing: Hearing::new(Duration::from_secs(4), &script),
+        };
+        let call = |engine_hung_up| {
+            Ok(Ok(Call {
+                ear: Ear::default(),
+                engine_hung_up,
+            }))
+        };
+        assert!(tally.add(call(false)));
+        assert!(tally.add(call(true)));
+        assert!(!tally.add(Ok(Err(anyhow::anyhow!("refused")).context("connect"))));
+        assert!(!tally.add(Err("panicked".into())));
+        assert_eq!((tally.completed, tally.engine_hung_up), (2, 1));
     }
 }

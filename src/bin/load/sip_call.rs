@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 use crate::digest::NonceCounts;
-use crate::rtp_plane::{MediaPlane, MediaStats, Slot};
+use crate::rtp_plane::{MediaPlane, Slot};
 use crate::sip_wire::{Dialog, answer_media, credentials, is_stale, new_branch, sdp_offer};
+use crate::speech::Ear;
 
 /// RFC 3261 timer T1 (first retransmission), T2 (its cap) and 64·T1 (give up).
 const T1: Duration = Duration::from_millis(500);
@@ -55,7 +56,7 @@ pub enum Ending {
 pub struct CallReport {
     /// The answered INVITE (the authenticated one after a challenge) → its 200 OK.
     pub invite_to_ok: Option<Duration>,
-    pub media: Option<MediaStats>,
+    pub media: Option<Ear>,
     /// How the call ended, or why it failed.
     pub result: Result<Ending, String>,
 }
