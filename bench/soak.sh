@@ -59,31 +59,43 @@ export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/
   BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
   BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
   BOLTCALL_IDLE_REPROMPT_SECS="${BOLTCALL_IDLE_REPROMPT_SECS:-3600}"
-key=$("$bin/boltcall" keys create --plan elite 2>/dev/null | grep -o 'sk_live_[A-Za-z0-9]*' | head -1)
+# Every call counts at least one of its plan's minutes and the largest plan includes 10,000 a
+# billing period (the engine refuses calls beyond it): a workspace per 9,000 calls, each with
+# its own agent and number, and the tool dials them in turn.
+workspaces=$(( (calls + 8999) / 9000 ))
+keys=() numbers=()
+for i in $(seq 1 "$workspaces"); do
+  keys+=("$("$bin/boltcall" keys create --plan elite --workspace "soak $i" 2>/dev/null |
+    grep -o 'sk_live_[A-Za-z0-9]*' | head -1)")
+  numbers+=("+1415555$(printf '%04d' $((100 + i)))")
+done
+key=${keys[0]}
 "$bin/boltcall" serve >"$work/serve.log" 2>&1 &
 pid=$!
 until curl -sf -o /dev/null "http://$http/v1/voices" -H "Authorization: Bearer $key"; do
   kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
   sleep 0.5
 done
-curl -sf "http://$http/v1/agents" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"+14155550100",
-       "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
+for i in "${!keys[@]}"; do
+  curl -sf "http://$http/v1/agents" -H "Authorization: Bearer ${keys[$i]}" -H 'Content-Type: application/json' \
+    -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"'"${numbers[$i]}"'",
+         "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
+done
 sleep "${WARM_SECS:-5}"  # the agent's fixed lines are prepared in the background
 (while sleep 2; do find "$work/data/recordings" -name '*.wav' -delete 2>/dev/null || true; done) &
 sweeper=$!
-common=(--to +14155550100 --calls "$calls" --rate "$rate" --seconds "$seconds"
+common=(--to "$(IFS=,; echo "${numbers[*]}")" --calls "$calls" --rate "$rate" --seconds "$seconds"
   --say "$say" --say-at "${SAY_AT:-6}" --sample-secs "${SAMPLE_SECS:-10}" --server-pid "$pid")
 [ -n "${CONCURRENCY:-}" ] && common+=(--concurrency "$CONCURRENCY")
 [ -n "${WARMUP_SECS:-}" ] && common+=(--warmup-secs "$WARMUP_SECS")
-echo "soak: $carrier, $calls calls at $rate/s, $seconds s each; engine pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "soak: $carrier, $calls calls at $rate/s, $seconds s each, over $workspaces workspaces; engine pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$carrier" = sip ]; then
   "$bin/sip-load" --target "$sip" "${common[@]}"
 else
   "$bin/twilio-load" --url "ws://$http/carrier/twilio/stream" "${common[@]}"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-# The engine's side of the last 100 calls (the API's largest page): did it transcribe the
+# The engine's side of the first workspace's last 100 calls (the API's largest page): did it transcribe the
 # caller, and did it answer after that? One such call's transcript shows what the reply was.
 curl -sf "http://$http/v1/calls?limit=100" -H "Authorization: Bearer $key" | jq -r '
   (.data // []) as $calls

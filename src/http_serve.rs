@@ -70,6 +70,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Media streams write a small message every 20 ms: Nagle would hold each one until
+        // the previous is acknowledged, bunching a carrier's audio into round-trip batches.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
         let app = app.clone();
         let mut closing = closing_rx.clone();
         tokio::spawn(async move {

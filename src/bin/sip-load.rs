@@ -58,9 +58,10 @@ struct Args {
     /// The engine's SIP address (UDP).
     #[arg(long, default_value = "127.0.0.1:5060")]
     target: SocketAddr,
-    /// The agent's number (the Request-URI's user part).
-    #[arg(long)]
-    to: String,
+    /// The agents' numbers (the Request-URI's user part), comma-separated: call n dials the
+    /// n-th in turn (a soak spreads its calls over several workspaces' minutes).
+    #[arg(long, value_delimiter = ',', required = true)]
+    to: Vec<String>,
     #[arg(long, default_value_t = 10)]
     calls: usize,
     /// New calls per second; 0 spreads the calls' starts over one second.

@@ -27,7 +27,8 @@ const MAX_CHALLENGES: usize = 3;
 
 pub struct Settings {
     pub target: SocketAddr,
-    pub to: String,
+    /// The agents' numbers; call n dials the n-th in turn. Never empty.
+    pub to: Vec<String>,
     pub hold: Duration,
     pub credentials: Option<(String, String)>,
 }
@@ -133,7 +134,8 @@ pub async fn place_call(shared: Arc<Shared>, n: usize) -> CallReport {
     let Ok(slot) = shared.media.reserve().await else {
         return report;
     };
-    let dialog = Dialog::new(n, shared.local, shared.settings.target, &shared.settings.to);
+    let to = &shared.settings.to[n % shared.settings.to.len()];
+    let dialog = Dialog::new(n, shared.local, shared.settings.target, to);
     let (tx, rx) = mpsc::unbounded_channel();
     shared.set_route(&dialog.call_id, Some(tx));
     let call_id = dialog.call_id.clone();

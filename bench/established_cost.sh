@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What an established silent call costs a real `boltcall serve`: CALLS calls (Twilio Media
+# Streams or SIP) opened at RATE per second and held SECONDS; once every call is up and has
+# heard its greeting, the engine's CPU ticks (/proc/PID/stat) are read over MEASURE_SECS and
+# printed as cores and % of a core per call, with the load client's cores beside them.
+# PERF=1 records a perf profile of the engine over that window instead (/tmp/perf.data).
+# Usage: bench/established_cost.sh BIN_DIR twilio|sip CALLS SECONDS [RATE]
+#   e.g. bench/established_cost.sh target/release twilio 200 40 50
+set -euo pipefail
+bin=$1 kind=$2 calls=$3 seconds=$4 rate=${5:-50}
+measure=${MEASURE_SECS:-10}
+work=$(mktemp -d)
+pid='' load=''
+trap '[ -n "$load" ] && kill "$load" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+http=127.0.0.1:18187 sip=127.0.0.1:15167
+export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/data" \
+  BOLTCALL_HTTP_ADDR=$http BOLTCALL_SIP_ADDR=$sip BOLTCALL_RATE_LIMIT=off \
+  BOLTCALL_SIP_INVITE_RATE=$((rate * 4 + 20)) \
+  BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
+  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
+  BOLTCALL_IDLE_REPROMPT_SECS=3600 BOLTCALL_IDLE_HANGUP_SECS=3600
+key=$("$bin/boltcall" keys create --plan elite 2>/dev/null | grep -o 'sk_live_[A-Za-z0-9]*' | head -1)
+"$bin/boltcall" serve >"$work/serve.log" 2>&1 &
+pid=$!
+until curl -sf -o /dev/null "http://$http/v1/voices" -H "Authorization: Bearer $key"; do sleep 0.5; done
+curl -sf "http://$http/v1/agents" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"+14155550100",
+       "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
+sleep 5  # the agent's fixed lines are prepared in the background
+common=(--to +14155550100 --calls "$calls" --rate "$rate" --seconds "$seconds" --server-pid "$pid")
+if [ "$kind" = sip ]; then
+  "$bin/sip-load" --target "$sip" "${common[@]}" >"$work/load.out" 2>&1 &
+else
+  "$bin/twilio-load" --url "ws://$http/carrier/twilio/stream" --silent "${common[@]}" >"$work/load.out" 2>&1 &
+fi
+load=$!
+# Every call is up after CALLS/RATE s; its greeting (about 4 s) has played some seconds later.
+sleep $(( calls / rate + ${SETTLE_SECS:-8} ))
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+e0=$(ticks "$pid") l0=$(ticks "$load")
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -F 499 -g -p "$pid" -o /tmp/perf.data -- sleep "$measure" 2>/dev/null
+else
+  sleep "$measure"
+fi
+e1=$(ticks "$pid") l1=$(ticks "$load")
+hz=$(getconf CLK_TCK)
+awk -v e=$((e1 - e0)) -v l=$((l1 - l0)) -v hz="$hz" -v s="$measure" -v n="$calls" 'BEGIN {
+  printf "established calls: %d; engine %.3f cores = %.3f %% of a core per call; load client %.3f cores\n",
+    n, e / hz / s, e / hz / s / n * 100, l / hz / s }'
+wait "$load" || true
+load=''
+cat "$work/load.out"
