@@ -11,6 +11,12 @@
 //!
 //! `cargo test --release --test sip_load -- --ignored --nocapture --test-threads 1`
 
+#[path = "../src/bin/load/histogram.rs"]
+#[allow(
+    dead_code,
+    reason = "the load tools' histogram; this benchmark uses its gap bins only"
+)]
+mod histogram;
 #[path = "sip/support.rs"]
 mod support;
 
@@ -19,6 +25,7 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use histogram::Histogram;
 use support::*;
 use tokio::net::UdpSocket;
 
@@ -29,59 +36,12 @@ fn env(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-/// Gaps between consecutive packets of one stream, in 0.1 ms bins up to one second.
-struct Gaps {
-    bins: Vec<u64>,
-    max_us: u64,
-}
-
-impl Gaps {
-    const BIN_US: u64 = 100;
-
-    fn new() -> Self {
-        Gaps {
-            bins: vec![0; 10_001],
-            max_us: 0,
-        }
-    }
-
-    fn add(&mut self, gap: Duration) {
-        let us = gap.as_micros() as u64;
-        self.max_us = self.max_us.max(us);
-        let bin = ((us / Self::BIN_US) as usize).min(self.bins.len() - 1);
-        self.bins[bin] += 1;
-    }
-
-    fn count(&self) -> u64 {
-        self.bins.iter().sum()
-    }
-
-    /// The gap below which `q` of all gaps fall, in ms.
-    fn quantile_ms(&self, q: f64) -> f64 {
-        let target = (self.count() as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        for (bin, n) in self.bins.iter().enumerate() {
-            seen += n;
-            if seen >= target.max(1) {
-                return (bin as u64 + 1) as f64 * Self::BIN_US as f64 / 1000.0;
-            }
-        }
-        f64::NAN
-    }
-
-    fn over_ms(&self, ms: u64) -> u64 {
-        self.bins[(ms * 1000 / Self::BIN_US) as usize..]
-            .iter()
-            .sum()
-    }
-}
-
 /// The far end of every call's media: one socket per SDP port. Each socket latches to the
 /// engine's stream, records the gaps between its packets, and is sent 20 ms of μ-law every
 /// 20 ms while that stream lives. Runs on its own thread and runtime.
 struct MediaPeer {
     ports: Vec<u16>,
-    gaps: Arc<Mutex<Gaps>>,
+    gaps: Arc<Mutex<Histogram>>,
     streams: Arc<AtomicU64>,
 }
 
@@ -90,7 +50,7 @@ const STREAM_END: Duration = Duration::from_millis(300);
 
 impl MediaPeer {
     fn start(count: usize, first_port: u16) -> MediaPeer {
-        let gaps = Arc::new(Mutex::new(Gaps::new()));
+        let gaps = Arc::new(Mutex::new(Histogram::gaps()));
         let streams = Arc::new(AtomicU64::new(0));
         let (ports_tx, ports_rx) = std::sync::mpsc::channel();
         let (g, s) = (gaps.clone(), streams.clone());
@@ -111,7 +71,7 @@ impl MediaPeer {
     async fn run(
         count: usize,
         first_port: u16,
-        gaps: Arc<Mutex<Gaps>>,
+        gaps: Arc<Mutex<Histogram>>,
         streams: Arc<AtomicU64>,
         ports_tx: std::sync::mpsc::Sender<Vec<u16>>,
     ) {
@@ -140,7 +100,7 @@ impl MediaPeer {
                     let now = Instant::now();
                     match current {
                         Some((source, last)) if source == from => {
-                            gaps.lock().unwrap().add(now - last);
+                            gaps.lock().unwrap().add_ms(now - last);
                         }
                         _ => {
                             streams.fetch_add(1, Ordering::Relaxed);
@@ -318,12 +278,12 @@ async fn sip_load() {
         println!(
             "engine RTP gaps: {} gaps, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms, over 25 ms {}, over 40 ms {}",
             gaps.count(),
-            gaps.quantile_ms(0.5),
-            gaps.quantile_ms(0.99),
-            gaps.quantile_ms(0.999),
-            gaps.max_us as f64 / 1000.0,
-            gaps.over_ms(25),
-            gaps.over_ms(40)
+            gaps.quantile(0.5),
+            gaps.quantile(0.99),
+            gaps.quantile(0.999),
+            gaps.max(),
+            gaps.count_from(25.0),
+            gaps.count_from(40.0)
         );
     }
     println!(

@@ -88,6 +88,12 @@ impl Histogram {
     pub fn pick(&self, p: u32) -> f64 {
         self.quantile(f64::from(p) / 100.0)
     }
+
+    /// How many values lie at or above `value` (rounded down to its bin's lower edge).
+    pub fn count_from(&self, value: f64) -> u64 {
+        let from = ((value / self.bin).max(0.0) as usize).min(self.bins.len() - 1);
+        self.bins[from..].iter().sum()
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +113,10 @@ mod tests {
         assert_eq!(h.pick(50), 501.0);
         assert_eq!(h.pick(99), 991.0);
         assert_eq!(h.pick(100), 1000.0);
+        assert_eq!(
+            (h.count_from(0.0), h.count_from(991.0), h.count_from(5e6)),
+            (1000, 10, 0)
+        );
     }
 
     #[test]

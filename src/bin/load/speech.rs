@@ -301,11 +301,12 @@ fn percentiles(what: &str, h: &Histogram) -> String {
 /// The gaps between consecutive agent frames over all calls (from `Ear::hear`), in ms.
 pub fn print_frame_gaps(gaps: &Histogram) {
     println!(
-        "gap between consecutive agent frames ({} gaps): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "gap between consecutive agent frames ({} gaps): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} of 25 ms or more",
         gaps.count(),
         gaps.pick(50),
         gaps.pick(99),
-        gaps.max()
+        gaps.max(),
+        gaps.count_from(25.0)
     );
 }
 
