@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use histogram::Histogram;
-use launch::{Failures, Plan, Progress, SoakArgs, launch};
+use launch::{Failures, Progress, SoakArgs, launch};
 use sip_call::{CallReport, Ending, Settings, Shared};
 use speech::Hearing;
 use usage::{Usage, process_usage};
@@ -153,19 +153,11 @@ async fn main() -> anyhow::Result<()> {
     let before = args.server_pid.map(process_usage).transpose()?;
     let client_before = process_usage(std::process::id())?;
     let progress = Arc::new(Progress::default());
-    let sampler = sampler::Sampler::start(
-        args.server_pid,
-        Duration::from_secs(args.soak.sample_secs),
-        Duration::from_secs(args.soak.warmup_secs.unwrap_or(args.seconds)),
-        args.calls,
-        progress.clone(),
-    );
+    let sampler = args
+        .soak
+        .sampler(args.server_pid, args.seconds, args.calls, progress.clone());
     let started = Instant::now();
-    let plan = Plan {
-        calls: args.calls,
-        rate: args.rate,
-        concurrency: args.soak.concurrency,
-    };
+    let plan = args.soak.plan(args.calls, args.rate);
     launch(
         &plan,
         &progress,
@@ -210,26 +202,8 @@ fn report(
             tally.engine_bye
         );
     }
-    println!(
-        "mode: {}; {} s per call; rate {}{}; wall {:.1} s; peak concurrent calls {peak}",
-        if args.soak.say.is_some() {
-            format!("say once at {} s", args.soak.say_at)
-        } else if args.audio.is_some() {
-            "speech (looped)".into()
-        } else {
-            "silent".into()
-        },
-        args.seconds,
-        if args.rate > 0.0 {
-            format!("{}/s", args.rate)
-        } else {
-            "burst over 1 s".into()
-        },
-        args.soak
-            .concurrency
-            .map_or(String::new(), |c| format!(", at most {c} at once")),
-        wall.as_secs_f64()
-    );
+    args.soak
+        .print_mode(args.audio.is_some(), args.seconds, args.rate, wall, peak);
     let latency = &tally.invite_to_ok;
     println!(
         "INVITE → 200 OK: {} answered; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

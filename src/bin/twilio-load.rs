@@ -42,7 +42,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use histogram::Histogram;
-use launch::{Failures, Plan, Progress, SoakArgs, launch};
+use launch::{Failures, Progress, SoakArgs, launch};
 use serde::Deserialize;
 use serde_json::json;
 use speech::{Ear, Hearing, Script};
@@ -134,19 +134,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let before = args.server_pid.map(process_usage).transpose()?;
     let progress = Arc::new(Progress::default());
-    let sampler = sampler::Sampler::start(
-        args.server_pid,
-        Duration::from_secs(args.soak.sample_secs),
-        Duration::from_secs(args.soak.warmup_secs.unwrap_or(args.seconds)),
-        args.calls,
-        progress.clone(),
-    );
+    let sampler = args
+        .soak
+        .sampler(args.server_pid, args.seconds, args.calls, progress.clone());
     let started = Instant::now();
-    let plan = Plan {
-        calls: args.calls,
-        rate: args.rate,
-        concurrency: args.soak.concurrency,
-    };
+    let plan = args.soak.plan(args.calls, args.rate);
     launch(
         &plan,
         &progress,
@@ -323,26 +315,8 @@ fn report(
             tally.engine_hung_up
         );
     }
-    println!(
-        "mode: {}; {} s per call; rate {}{}; wall {:.1} s; peak concurrent calls {peak}",
-        if args.soak.say.is_some() {
-            format!("say once at {} s", args.soak.say_at)
-        } else if args.audio.is_some() {
-            "speech (looped)".into()
-        } else {
-            "silent".into()
-        },
-        args.seconds,
-        if args.rate > 0.0 {
-            format!("{}/s", args.rate)
-        } else {
-            "burst over 1 s".into()
-        },
-        args.soak
-            .concurrency
-            .map_or(String::new(), |c| format!(", at most {c} at once")),
-        wall.as_secs_f64()
-    );
+    args.soak
+        .print_mode(args.audio.is_some(), args.seconds, args.rate, wall, peak);
     tally.hearing.print("start");
     speech::print_frame_gaps(gaps);
     if let Some((before, after)) = cost {

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::mulaw_wav;
+use crate::sampler::Sampler;
 use crate::speech::Script;
 
 /// Options for long runs, flattened into both tools' arguments.
@@ -38,6 +39,64 @@ pub struct SoakArgs {
     /// of live calls has reached its plateau].
     #[arg(long)]
     pub warmup_secs: Option<u64>,
+}
+
+impl SoakArgs {
+    /// The run's starts: `calls` at `rate` under `--concurrency`.
+    pub fn plan(&self, calls: usize, rate: f64) -> Plan {
+        Plan {
+            calls,
+            rate,
+            concurrency: self.concurrency,
+        }
+    }
+
+    /// The `--sample-secs` sampler of the engine `pid`, warm after `--warmup-secs` or else
+    /// the hold (`seconds`).
+    pub fn sampler(
+        &self,
+        pid: Option<u32>,
+        seconds: u64,
+        calls: usize,
+        progress: Arc<Progress>,
+    ) -> Option<Sampler> {
+        Sampler::start(
+            pid,
+            Duration::from_secs(self.sample_secs),
+            Duration::from_secs(self.warmup_secs.unwrap_or(seconds)),
+            calls,
+            progress,
+        )
+    }
+
+    /// The report's `mode:` line: what the callers sent, the hold, the rate and the cap.
+    pub fn print_mode(
+        &self,
+        looped_audio: bool,
+        seconds: u64,
+        rate: f64,
+        wall: Duration,
+        peak: usize,
+    ) {
+        println!(
+            "mode: {}; {seconds} s per call; rate {}{}; wall {:.1} s; peak concurrent calls {peak}",
+            if self.say.is_some() {
+                format!("say once at {} s", self.say_at)
+            } else if looped_audio {
+                "speech (looped)".into()
+            } else {
+                "silent".into()
+            },
+            if rate > 0.0 {
+                format!("{rate}/s")
+            } else {
+                "burst over 1 s".into()
+            },
+            self.concurrency
+                .map_or(String::new(), |c| format!(", at most {c} at once")),
+            wall.as_secs_f64()
+        );
+    }
 }
 
 /// What the caller sends: `--say` once, `--audio` looped, or silence.
