@@ -377,8 +377,10 @@ async fn an_inbound_call_is_greeted_answered_and_recorded() {
     let answer = socket.sound_frames - greeting;
     // "We are open nine to five." is 25 characters: 75 frames of tone.
     assert!((65..=85).contains(&answer), "answer frames {answer}");
-    // Every frame the engine sent is one 20 ms binary message (checked on receipt), paced.
-    assert!(socket.frames > 300, "{} frames", socket.frames);
+    // Every frame the engine sent is one 20 ms binary message (checked on receipt), and only
+    // while the agent spoke: Vonage buffers what it gets and plays silence when it runs dry.
+    let quiet = socket.frames - socket.sound_frames;
+    assert!(quiet <= 10, "{quiet} of {} frames without sound", socket.frames);
     let socket = socket.hang_up().await;
     assert!(socket.closed);
 

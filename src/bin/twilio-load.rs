@@ -259,8 +259,9 @@ async fn one_call(
                         }
                     }
                     // Twilio answers a mark once the audio before it has played; ours plays
-                    // on arrival.
+                    // on arrival. The engine marks the end of each stretch of its speech.
                     ("mark", _, Some(mark)) => {
+                        ear.stretch_ended();
                         sequence += 1;
                         tx.send(Message::Text(mark_played(&sid, sequence, &mark.name).into())).await?;
                     }

@@ -77,6 +77,7 @@ pub async fn replay_call(
         parameters: Vec::new(),
         carrier_detects_machine: false,
         dtmf_out_of_band: false,
+        continuous_audio: true,
     };
     let (leg, mut leg_end) = leg_pair(info);
     let mut route = CallRoute::new(agent.id.clone(), scope.clone());

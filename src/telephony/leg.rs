@@ -43,6 +43,10 @@ pub struct LegInfo {
     /// The transport sends `LegCommand::SendDtmf` out of band (RFC 4733 negotiated); otherwise
     /// the session plays digits in band, as tones in the agent's audio.
     pub dtmf_out_of_band: bool,
+    /// The far end needs a frame every 20 ms even while the agent is quiet (an RTP peer, a
+    /// browser). A media WebSocket carrier buffers what it gets and plays silence when it runs
+    /// dry, so the session sends it the agent's speech only and ends each stretch with a mark.
+    pub continuous_audio: bool,
 }
 
 /// Who answered an outbound call, as answering-machine detection decided.
@@ -101,7 +105,8 @@ pub fn dtmf_digit(text: &str) -> Option<char> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum LegCommand {
-    /// 20 ms of agent audio at 16 kHz; sent at real-time pace by the session.
+    /// 20 ms of agent audio at 16 kHz; sent at real-time pace by the session (while the agent
+    /// speaks only, unless `LegInfo::continuous_audio`).
     Audio(InternalFrame),
     /// Ask the carrier to report back when audio sent so far has played.
     Mark(String),

@@ -129,6 +129,7 @@ pub fn simulated_leg(call: &OutboundCall) -> (CallLeg, LegEnd) {
         parameters: Vec::new(),
         carrier_detects_machine: false,
         dtmf_out_of_band: false,
+        continuous_audio: true,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct Caller {
     /// When each message with sound arrived.
     pub sound_at: Vec<Instant>,
     pub clears: usize,
+    /// Marks the engine sent (it ends each stretch of its speech with one).
+    pub marks: usize,
     pub closed: bool,
 }
 
@@ -79,6 +81,7 @@ impl Caller {
             media: Vec::new(),
             sound_at: Vec::new(),
             clears: 0,
+            marks: 0,
             closed: false,
         }
     }
@@ -143,7 +146,7 @@ impl Caller {
                 }
             }
             Some("clear") => self.clears += 1,
-            Some("mark") => {}
+            Some("mark") => self.marks += 1,
             other => panic!("unexpected message {other:?}"),
         }
     }

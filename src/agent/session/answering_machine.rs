@@ -278,6 +278,7 @@ mod tests {
             parameters: Vec::new(),
             carrier_detects_machine: false,
             dtmf_out_of_band: false,
+            continuous_audio: true,
         };
         assert!(MachineScreen::for_call(&MachineDetection::Off, &leg).is_none());
         assert!(MachineScreen::for_call(&MachineDetection::HangUp, &leg).is_some());

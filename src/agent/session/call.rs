@@ -33,6 +33,9 @@ use crate::telephony::{CallLeg, Caption, HangupReason, LegCommand, LegEvent};
 
 type Synthesis = mpsc::Receiver<Result<Vec<i16>, TtsError>>;
 
+/// The mark ending each stretch of agent speech on a carrier that buffers audio.
+const AGENT_AUDIO_END: &str = "agent-audio-end";
+
 pub(super) struct Call {
     services: Arc<CallServices>,
     call_id: String,
@@ -48,6 +51,8 @@ pub(super) struct Call {
     finals_pending: u32,
     vad: VoiceDetector,
     pacer: Pacer,
+    /// The last tick played agent audio (not padding silence).
+    agent_sounding: bool,
     recorder: CallRecorder,
     clock: Clock,
     reply: Option<(ReplyId, mpsc::Receiver<BrainEvent>)>,
@@ -163,6 +168,7 @@ impl Call {
             finals_pending: 0,
             vad: VoiceDetector::new(VadConfig::default()),
             pacer: Pacer::new(),
+            agent_sounding: false,
             recorder,
             clock: Clock::new(route.pacing),
             reply: None,
@@ -244,16 +250,26 @@ impl Call {
 
     fn on_tick(&mut self, leg: &CallLeg) {
         let now = self.clock.now();
+        let sounding = !self.pacer.is_empty();
         let (frame, marks) = self.pacer.next_frame();
         self.recorder.agent(&frame);
         // Never wait on the transport from the tick: a late frame is worse than a lost one.
         // (The pacer plays internal-rate frames, which always fit.)
-        if let Some(frame) = frame.convert()
+        if (sounding || leg.info.continuous_audio)
+            && let Some(frame) = frame.convert()
             && let Err(mpsc::error::TrySendError::Full(_)) =
                 leg.commands.try_send(LegCommand::Audio(frame))
         {
             tracing::warn!(call_id = %self.call_id, "transport behind; agent frame dropped");
         }
+        // A carrier that buffers learns where the agent's speech ended (and echoes the mark
+        // once it has played it), instead of hearing silence frames for the rest of the call.
+        if self.agent_sounding && !sounding && !leg.info.continuous_audio {
+            let _ = leg
+                .commands
+                .try_send(LegCommand::Mark(AGENT_AUDIO_END.to_owned()));
+        }
+        self.agent_sounding = sounding;
         for &mark in marks.as_slice() {
             self.turn.handle(now, TurnInput::MarkPlayed(mark));
         }

@@ -123,8 +123,14 @@ pub struct Ear {
     pub first_voice: Option<Duration>,
     last_packet: Option<Duration>,
     last_voice: Option<Duration>,
-    /// From the first to the last frame.
+    /// The first frame of the current stretch of agent audio.
+    stretch_from: Option<Duration>,
+    /// Stretches of agent audio: one for a carrier sent a frame every 20 ms (RTP); one per
+    /// utterance for one sent the agent's speech only, each ended by a mark (media streams).
+    pub stretches: u64,
+    /// The time the stretches lasted, each from its first to its last frame.
     pub span: Duration,
+    span_before: Duration,
     pub max_gap: Duration,
     /// When the caller's utterance began and ended (its first and last sounding frames).
     said_from: Option<Duration>,
@@ -144,8 +150,12 @@ impl Ear {
 
     fn heard(&mut self, at: Duration, voiced: bool) -> Option<Duration> {
         self.packets += 1;
-        let first = *self.first_packet.get_or_insert(at);
-        self.span = at.saturating_sub(first);
+        self.first_packet.get_or_insert(at);
+        let from = *self.stretch_from.get_or_insert_with(|| {
+            self.stretches += 1;
+            at
+        });
+        self.span = self.span_before + at.saturating_sub(from);
         let gap = self.last_packet.map(|last| at.saturating_sub(last));
         self.max_gap = self.max_gap.max(gap.unwrap_or_default());
         self.last_packet = Some(at);
@@ -165,6 +175,16 @@ impl Ear {
             self.last_voice = Some(at);
         }
         gap
+    }
+
+    /// The engine marked the end of a stretch of its speech: the silence until the next one
+    /// is the agent's pause, not a gap in its pacing. (sip-load has no use for it: RTP carries a
+    /// frame every 20 ms.)
+    #[allow(dead_code)]
+    pub fn stretch_ended(&mut self) {
+        self.stretch_from = None;
+        self.last_packet = None;
+        self.span_before = self.span;
     }
 
     /// Whether the caller's utterance was sent to its end.
@@ -227,8 +247,9 @@ impl Hearing {
             self.reply.add_ms(latency);
         }
         if ear.span > Duration::from_secs(1) {
+            let intervals = ear.packets.saturating_sub(ear.stretches);
             self.pacing
-                .add(ear.packets.saturating_sub(1) as f64 / (ear.span.as_secs_f64() / 0.02));
+                .add(intervals as f64 / (ear.span.as_secs_f64() / 0.02));
         }
         if ear.packets > 1 {
             self.largest_gap.add_ms(ear.max_gap);

@@ -603,6 +603,7 @@ impl Worker {
                     carrier_detects_machine: false,
                     // The bridge sends keys as RFC 4733 events when the peer takes them.
                     dtmf_out_of_band: call.media.dtmf.is_some(),
+                    continuous_audio: true,
                 };
                 let routing = self.handler.route(info.clone());
                 let commands = self.commands.clone();
@@ -677,6 +678,7 @@ impl Worker {
                     parameters: Vec::new(),
                     carrier_detects_machine: false,
                     dtmf_out_of_band: media.dtmf.is_some(),
+                    continuous_audio: true,
                 };
                 let (leg, leg_end) = leg_pair(info);
                 let trunk_ip = self.endpoint.peer_ip(&call_id).unwrap_or(media.remote.ip());

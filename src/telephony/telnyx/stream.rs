@@ -262,6 +262,7 @@ fn leg_info(start: &Start, direction: Direction) -> LegInfo {
         carrier_detects_machine: false,
         // `send_dtmf` plays the digits on the call itself.
         dtmf_out_of_band: true,
+        continuous_audio: false,
     }
 }
 

@@ -210,6 +210,7 @@ async fn accept_inbound(
         parameters: start.custom_parameters.clone(),
         carrier_detects_machine: false,
         dtmf_out_of_band: false,
+        continuous_audio: false,
     };
     let mut route = CallRoute::new(agent.id.clone(), scope);
     route.permit = Some(Arc::new(permit));
@@ -243,6 +244,7 @@ fn accept_outbound(
         // outbound.rs asked Twilio for async AMD exactly when the request asked for detection.
         carrier_detects_machine: call.machine_detection.is_on(),
         dtmf_out_of_band: false,
+        continuous_audio: false,
     };
     let mut route = CallRoute::new(
         call.agent_id,

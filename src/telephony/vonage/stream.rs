@@ -158,6 +158,7 @@ async fn admit(shared: &Shared, connected: &Connected) -> Result<Admitted, Strin
         // Digits go out through the REST API when the engine has its credentials; otherwise
         // the session plays them in band.
         dtmf_out_of_band: shared.rest.is_some(),
+        continuous_audio: false,
     };
     match direction {
         Direction::Inbound => admit_inbound(shared, info, call).await,

@@ -137,6 +137,7 @@ impl WebCalls {
             parameters: Vec::new(),
             carrier_detects_machine: false,
             dtmf_out_of_band: false,
+            continuous_audio: true,
         };
         let (mut leg, leg_end) = leg_pair(info);
         let (captions, caption_queue) = mpsc::channel(CAPTION_QUEUE);
