@@ -12,21 +12,13 @@ measure=${MEASURE_SECS:-10}
 work=$(mktemp -d)
 pid='' load=''
 trap '[ -n "$load" ] && kill "$load" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-http=127.0.0.1:18187 sip=127.0.0.1:15167
-export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/data" \
-  BOLTCALL_HTTP_ADDR=$http BOLTCALL_SIP_ADDR=$sip BOLTCALL_RATE_LIMIT=off \
-  BOLTCALL_SIP_INVITE_RATE=$((rate * 4 + 20)) \
-  BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
-  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
-  BOLTCALL_IDLE_REPROMPT_SECS=3600 BOLTCALL_IDLE_HANGUP_SECS=3600
-key=$("$bin/boltcall" keys create --plan elite 2>/dev/null | grep -o 'sk_live_[A-Za-z0-9]*' | head -1)
-"$bin/boltcall" serve >"$work/serve.log" 2>&1 &
-pid=$!
-until curl -sf -o /dev/null "http://$http/v1/voices" -H "Authorization: Bearer $key"; do sleep 0.5; done
-curl -sf "http://$http/v1/agents" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"+14155550100",
-       "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
-sleep 5  # the agent's fixed lines are prepared in the background
+source "$(dirname "$0")/serve.sh"
+serve_env 127.0.0.1:18187 127.0.0.1:15167 "$rate"
+export BOLTCALL_IDLE_REPROMPT_SECS=3600 BOLTCALL_IDLE_HANGUP_SECS=3600
+key=$(new_key)
+start_serve "$key"
+create_agent "$key" +14155550100 >/dev/null
+warm_up
 common=(--to +14155550100 --calls "$calls" --rate "$rate" --seconds "$seconds" --server-pid "$pid")
 if [ "$kind" = sip ]; then
   "$bin/sip-load" --target "$sip" "${common[@]}" >"$work/load.out" 2>&1 &

@@ -9,30 +9,21 @@
 # Set BOLTCALL_SPEECH_CACHE_MB=0 BOLTCALL_SPEECH_CACHE_DISK_MB=0 to measure without the cache.
 set -euo pipefail
 bin=$1 rate=$2 calls=$3 seconds=${4:-4}
-work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-# The INVITE limit is per source and sip-load sends from one socket: allow the whole rate,
-# twice over for digest (two INVITEs a call), with room for bursts.
-invite_rate=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 4 + 20 }')
-export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/data" \
-  BOLTCALL_HTTP_ADDR=127.0.0.1:18183 BOLTCALL_SIP_ADDR=127.0.0.1:15163 BOLTCALL_RATE_LIMIT=off \
-  BOLTCALL_SIP_INVITE_RATE="$invite_rate" \
-  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000
+work=$(mktemp -d) pid=''
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "$0")/serve.sh"
+serve_env 127.0.0.1:18183 127.0.0.1:15163 "$rate"
 extra=()  # more sip-load options
 if [ -n "${SIP_USER:-}" ]; then
   export BOLTCALL_SIP_USERS="$SIP_USER:$SIP_PASSWORD"
   extra=(--user "$SIP_USER" --password "$SIP_PASSWORD")
 fi
-key=$("$bin/boltcall" keys create --plan elite 2>/dev/null | grep -o 'sk_live_[A-Za-z0-9]*' | head -1)
-"$bin/boltcall" serve >"$work/serve.log" 2>&1 &
-pid=$!
-until curl -sf -o /dev/null http://127.0.0.1:18183/v1/voices -H "Authorization: Bearer $key"; do sleep 0.5; done
-curl -sf http://127.0.0.1:18183/v1/agents -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"+14155550100",
-       "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
-sleep "${WARM_SECS:-5}"  # the agent's fixed lines are prepared in the background
+key=$(new_key)
+start_serve "$key"
+create_agent "$key" +14155550100 >/dev/null
+warm_up
 [ -n "${AUDIO:-}" ] && extra+=(--audio "$AUDIO")
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin/sip-load" --target 127.0.0.1:15163 --to +14155550100 \
+"$bin/sip-load" --target "$sip" --to +14155550100 \
   --calls "$calls" --rate "$rate" --seconds "$seconds" "${extra[@]}" --server-pid "$pid"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,11 +17,13 @@
 # callers speak faster than it keeps up (debug build, 2 shared cores: above about one
 # utterance every 2 s) most hang up before the engine has understood them, and the reply
 # count measures STT capacity rather than the soak; flatness and the greeting do not depend
-# on it.
+# on it. STT=deepgram runs the calls' recognition on `deepgram-stand-in` instead (Deepgram's
+# live protocol on a local port, hearing every stretch of sound as "Hello, can you hear me?"),
+# so every call can be understood and answered at the soak's rate.
 #
 # Usage: bench/soak.sh BIN_DIR sip|twilio CALLS RATE [SECONDS]
 #   e.g. bench/soak.sh target/release sip 100000 10 12
-# Environment: SAMPLE_SECS (10), SAY (the WAV), SAY_AT (6), CONCURRENCY (a cap on live calls),
+# Environment: STT (whisper | deepgram), SAMPLE_SECS (10), SAY (the WAV), SAY_AT (6), CONCURRENCY (a cap on live calls),
 # WARMUP_SECS (the tool's default: SECONDS), WARM_SECS (5, for the agent's fixed lines),
 # KEEP=DIR (keep serve.log and the database there).
 #
@@ -38,9 +40,10 @@ bin=$1 carrier=$2 calls=$3 rate=$4 seconds=${5:-12}
 here=$(cd "$(dirname "$0")/.." && pwd)
 say=${SAY:-$here/fixtures/load/hello.wav}
 work=$(mktemp -d)
-pid='' sweeper=''
+pid='' sweeper='' stand_in=''
 cleanup() {
   [ -n "$sweeper" ] && kill "$sweeper" 2>/dev/null
+  [ -n "$stand_in" ] && kill "$stand_in" 2>/dev/null
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
   wait 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then
@@ -59,6 +62,12 @@ export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/
   BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
   BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
   BOLTCALL_IDLE_REPROMPT_SECS="${BOLTCALL_IDLE_REPROMPT_SECS:-3600}"
+if [ "${STT:-whisper}" = deepgram ]; then
+  "$bin/deepgram-stand-in" --listen 127.0.0.1:18190 >"$work/deepgram.log" 2>&1 &
+  stand_in=$!
+  export BOLTCALL_STT=deepgram BOLTCALL_DEEPGRAM_API_KEY=stand-in \
+    BOLTCALL_DEEPGRAM_BASE_URL=http://127.0.0.1:18190
+fi
 # Every call counts at least one of its plan's minutes and the largest plan includes 10,000 a
 # billing period (the engine refuses calls beyond it): a workspace per 9,000 calls, each with
 # its own agent and number, and the tool dials them in turn.
@@ -88,7 +97,7 @@ common=(--to "$(IFS=,; echo "${numbers[*]}")" --calls "$calls" --rate "$rate" --
   --say "$say" --say-at "${SAY_AT:-6}" --sample-secs "${SAMPLE_SECS:-10}" --server-pid "$pid")
 [ -n "${CONCURRENCY:-}" ] && common+=(--concurrency "$CONCURRENCY")
 [ -n "${WARMUP_SECS:-}" ] && common+=(--warmup-secs "$WARMUP_SECS")
-echo "soak: $carrier, $calls calls at $rate/s, $seconds s each, over $workspaces workspaces; engine pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "soak: $carrier, ${STT:-whisper} recognition, $calls calls at $rate/s, $seconds s each, over $workspaces workspaces; engine pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$carrier" = sip ]; then
   "$bin/sip-load" --target "$sip" "${common[@]}"
 else
