@@ -52,16 +52,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-http=127.0.0.1:18185 sip=127.0.0.1:15165
-# The INVITE limit is per source and sip-load sends from one socket: allow the whole rate with
-# room for bursts.
-invite_rate=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 4 + 20 }')
-export BOLTCALL_DATABASE_URL="sqlite://$work/bench.db" BOLTCALL_DATA_DIR="$work/data" \
-  BOLTCALL_HTTP_ADDR=$http BOLTCALL_SIP_ADDR=$sip BOLTCALL_RATE_LIMIT=off \
-  BOLTCALL_SIP_INVITE_RATE="$invite_rate" \
-  BOLTCALL_TWILIO_ALLOW_UNSIGNED=1 BOLTCALL_TWILIO_MAX_STREAMS=5000 \
-  BOLTCALL_MAX_CONCURRENT_CALLS=5000 BOLTCALL_WORKSPACE_MAX_CONCURRENT_CALLS=5000 \
-  BOLTCALL_IDLE_REPROMPT_SECS="${BOLTCALL_IDLE_REPROMPT_SECS:-3600}"
+source "$here/bench/serve.sh"
+serve_env 127.0.0.1:18185 127.0.0.1:15165 "$rate"
+export BOLTCALL_IDLE_REPROMPT_SECS="${BOLTCALL_IDLE_REPROMPT_SECS:-3600}"
 if [ "${STT:-whisper}" = deepgram ]; then
   "$bin/deepgram-stand-in" --listen 127.0.0.1:18190 >"$work/deepgram.log" 2>&1 &
   stand_in=$!
@@ -74,23 +67,15 @@ fi
 workspaces=$(( (calls + 8999) / 9000 ))
 keys=() numbers=()
 for i in $(seq 1 "$workspaces"); do
-  keys+=("$("$bin/boltcall" keys create --plan elite --workspace "soak $i" 2>/dev/null |
-    grep -o 'sk_live_[A-Za-z0-9]*' | head -1)")
+  keys+=("$(new_key "soak $i")")
   numbers+=("+1415555$(printf '%04d' $((100 + i)))")
 done
 key=${keys[0]}
-"$bin/boltcall" serve >"$work/serve.log" 2>&1 &
-pid=$!
-until curl -sf -o /dev/null "http://$http/v1/voices" -H "Authorization: Bearer $key"; do
-  kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.5
-done
+start_serve "$key"
 for i in "${!keys[@]}"; do
-  curl -sf "http://$http/v1/agents" -H "Authorization: Bearer ${keys[$i]}" -H 'Content-Type: application/json' \
-    -d '{"name":"Front desk","voice_id":"voice_james","phone_number":"'"${numbers[$i]}"'",
-         "greeting":"Thanks for calling Bright Smile Dental. How can I help you today?"}' >/dev/null
+  create_agent "${keys[$i]}" "${numbers[$i]}" >/dev/null
 done
-sleep "${WARM_SECS:-5}"  # the agent's fixed lines are prepared in the background
+warm_up
 (while sleep 2; do find "$work/data/recordings" -name '*.wav' -delete 2>/dev/null || true; done) &
 sweeper=$!
 common=(--to "$(IFS=,; echo "${numbers[*]}")" --calls "$calls" --rate "$rate" --seconds "$seconds"

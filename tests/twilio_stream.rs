@@ -234,7 +234,10 @@ async fn a_call_is_greeted_answered_paced_and_recorded() {
     );
     let quiet = sent - caller.sound_frames();
     assert!(quiet <= 10, "{quiet} of {sent} messages without sound");
-    assert_eq!(caller.marks, 2, "one mark after the greeting, one after the answer");
+    assert_eq!(
+        caller.marks, 2,
+        "one mark after the greeting, one after the answer"
+    );
     let answer_sound = caller.sound_frames() - greeting_sound;
     // "We are open nine to five." is 25 characters: 75 frames of tone.
     assert!(

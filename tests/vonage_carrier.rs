@@ -380,7 +380,11 @@ async fn an_inbound_call_is_greeted_answered_and_recorded() {
     // Every frame the engine sent is one 20 ms binary message (checked on receipt), and only
     // while the agent spoke: Vonage buffers what it gets and plays silence when it runs dry.
     let quiet = socket.frames - socket.sound_frames;
-    assert!(quiet <= 10, "{quiet} of {} frames without sound", socket.frames);
+    assert!(
+        quiet <= 10,
+        "{quiet} of {} frames without sound",
+        socket.frames
+    );
     let socket = socket.hang_up().await;
     assert!(socket.closed);
 

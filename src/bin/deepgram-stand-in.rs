@@ -50,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("deepgram stand-in listening on ws://{}/v1/listen", args.listen);
+    println!(
+        "deepgram stand-in listening on ws://{}/v1/listen",
+        args.listen
+    );
     let transcript: Arc<str> = args.transcript.into();
     loop {
         let (tcp, _) = listener.accept().await?;
@@ -73,7 +76,9 @@ async fn serve(tcp: TcpStream, transcript: Arc<str>) {
                     let _ = ws.send(Message::text(last.render(&transcript))).await;
                 }
                 let _ = ws
-                    .send(Message::text(r#"{"type":"Metadata","request_id":"stand-in"}"#))
+                    .send(Message::text(
+                        r#"{"type":"Metadata","request_id":"stand-in"}"#,
+                    ))
                     .await;
                 let _ = ws.close(None).await;
                 return;
