@@ -125,8 +125,8 @@ pub struct Ear {
     last_voice: Option<Duration>,
     /// The first frame of the current stretch of agent audio.
     stretch_from: Option<Duration>,
-    /// Stretches of agent audio: one for a carrier sent a frame every 20 ms (RTP); one per
-    /// utterance for one sent the agent's speech only, each ended by a mark (media streams).
+    /// Stretches of agent audio: one when the engine sends a frame every 20 ms (RTP); one per
+    /// utterance when it sends the agent's speech only, each ended by a mark (media streams).
     pub stretches: u64,
     /// The time the stretches lasted, each from its first to its last frame.
     pub span: Duration,
@@ -371,6 +371,31 @@ mod tests {
         // No utterance: nothing is a reply.
         ear.heard(ms(5000), true);
         assert_eq!(ear.reply_latency(), None);
+    }
+
+    #[test]
+    fn the_quiet_between_marked_stretches_is_no_gap_and_pacing_counts_each_stretch() {
+        let mut ear = Ear::default();
+        for at in (100..=300).step_by(20) {
+            ear.heard(ms(at), true);
+        }
+        ear.stretch_ended();
+        assert_eq!(
+            ear.heard(ms(5000), true),
+            None,
+            "a new stretch has no gap before it"
+        );
+        assert_eq!(ear.heard(ms(5025), true), Some(ms(25)));
+        assert_eq!((ear.stretches, ear.span, ear.max_gap), (2, ms(225), ms(25)));
+        // Pacing counts within the stretches (85 frame intervals over their 1.7 s), not over
+        // the whole 6.4 s.
+        let mut hearing = Hearing::new(ms(8000), &Script::Silence);
+        for at in (5040..=6500).step_by(20) {
+            ear.heard(ms(at), true);
+        }
+        hearing.add(&ear);
+        let pacing = hearing.pacing.pick(50);
+        assert!((0.98..=1.02).contains(&pacing), "pacing {pacing}");
     }
 
     #[test]
