@@ -269,7 +269,8 @@ mod tests {
         .await;
         assert_eq!(progress.get(), (10, 9, 1));
         let peak = progress.peak.load(Ordering::Relaxed);
-        assert!((2..=6).contains(&peak), "{peak}");
+        // About 5; a loaded machine ends calls late and holds a few more.
+        assert!((2..=8).contains(&peak), "{peak}");
         begins.sort_unstable();
         for (n, begun) in begins {
             assert!(
@@ -290,14 +291,18 @@ mod tests {
         launch(
             &plan(5, 100.0, Some(2)),
             &progress,
-            |n| async move {
+            |n| {
+                // When the launcher started it, not when its task first ran: on a loaded
+                // machine a task can be polled late and its successor on time.
                 let begun = Instant::now();
-                let until = match n {
-                    0 | 1 => start + Duration::from_millis(200),
-                    _ => begun + Duration::from_millis(10),
-                };
-                tokio::time::sleep_until(until).await;
-                begun
+                async move {
+                    let until = match n {
+                        0 | 1 => start + Duration::from_millis(200),
+                        _ => begun + Duration::from_millis(10),
+                    };
+                    tokio::time::sleep_until(until).await;
+                    begun
+                }
             },
             |r| {
                 begins.push(r.unwrap() - start);
@@ -309,12 +314,14 @@ mod tests {
         assert_eq!(progress.peak.load(Ordering::Relaxed), 2);
         assert!(begins[1] >= Duration::from_millis(10));
         assert!(begins[2] >= Duration::from_millis(200), "{begins:?}");
+        // A burst would start them together; a start a little late keeps the schedule, so
+        // the next may come up to that lateness early: half a period is the bound.
         assert!(
-            begins[3] - begins[2] >= Duration::from_millis(8),
+            begins[3] - begins[2] >= Duration::from_millis(5),
             "{begins:?}"
         );
         assert!(
-            begins[4] - begins[3] >= Duration::from_millis(8),
+            begins[4] - begins[3] >= Duration::from_millis(5),
             "{begins:?}"
         );
     }
