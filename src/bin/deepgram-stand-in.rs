@@ -101,7 +101,7 @@ async fn serve(tcp: TcpStream, transcript: Arc<str>) {
 #[derive(Default)]
 struct Ear {
     frames: usize,
-    /// Samples of a frame not yet complete.
+    /// Samples of the frame being gathered.
     partial: Vec<i16>,
     /// Where the words not yet final begin.
     settled_at: usize,
@@ -145,16 +145,17 @@ impl Ear {
         for pair in bytes.chunks_exact(2) {
             self.partial.push(i16::from_le_bytes([pair[0], pair[1]]));
             if self.partial.len() == FRAME {
-                let frame = std::mem::take(&mut self.partial);
-                reply = self.frame(&frame).or(reply);
+                reply = self.frame().or(reply);
             }
         }
         reply
     }
 
-    fn frame(&mut self, samples: &[i16]) -> Option<Heard> {
-        let energy: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum();
-        let rms = (energy / samples.len() as f64).sqrt();
+    /// Hears the frame gathered in `partial` and empties it (keeping its buffer).
+    fn frame(&mut self) -> Option<Heard> {
+        let energy: f64 = self.partial.iter().map(|&s| f64::from(s).powi(2)).sum();
+        let rms = (energy / FRAME as f64).sqrt();
+        self.partial.clear();
         self.frames += 1;
         if rms > SOUND_RMS {
             if !self.heard {
