@@ -1,7 +1,9 @@
-//! A panic inside a running call (here a brain that panics on the caller's question) ends
-//! the call cleanly: the leg is hung up and the record is finished `failed`, with what was
-//! said before the panic and its `call.completed` event. The session, VAD, turn machine,
-//! recorder and store are the production ones; the caller is the simulated callee.
+//! A call that cannot go on ends cleanly. A panic inside it (here a brain that panics on the
+//! caller's question): the leg is hung up and the record is finished `failed`, with what was
+//! said before the panic and its `call.completed` event. A record that cannot be written (the
+//! call is written beside its greeting, not before it): the leg is hung up and nothing is
+//! kept. The session, VAD, turn machine, recorder and store are the production ones; the
+//! caller is the simulated callee.
 
 mod common;
 
@@ -70,10 +72,16 @@ impl BrainSession for PanickingBrain {
     }
 }
 
-#[tokio::test]
-async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = common::TestDb::create(dir.path()).await;
+struct Setup {
+    store: Store,
+    scope: Scope,
+    agent_id: String,
+    services: Arc<CallServices>,
+    _db: common::TestDb,
+}
+
+async fn setup(dir: &std::path::Path) -> Setup {
+    let db = common::TestDb::create(dir).await;
     let store = Store::connect(&db.url).await.unwrap();
     let scope = Scope {
         workspace_id: "default".into(),
@@ -97,7 +105,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         .await
         .unwrap();
     let config = Config {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.to_path_buf(),
         ..Config::default()
     };
     let services = Arc::new(CallServices {
@@ -109,6 +117,39 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         brain: Arc::new(PanickingBrain),
         drain: Default::default(),
     });
+    Setup {
+        store,
+        scope,
+        agent_id: agent.id,
+        services,
+        _db: db,
+    }
+}
+
+fn leg_to(setup: &Setup) -> (boltcall::telephony::CallLeg, boltcall::telephony::LegEnd) {
+    simulated_leg(&OutboundCall {
+        call_id: "unused".into(),
+        workspace_id: setup.scope.workspace_id.clone(),
+        live: true,
+        agent_id: setup.agent_id.clone(),
+        from: "+15550001000".into(),
+        to: "+15550002000".into(),
+        context: None,
+        permit: None,
+        machine_detection: Default::default(),
+    })
+}
+
+#[tokio::test]
+async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = setup(dir.path()).await;
+    let Setup {
+        store,
+        scope,
+        services,
+        ..
+    } = &setup;
     // Two seconds of silence (the greeting plays), then the question.
     let question = load_script(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -117,17 +158,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
     .unwrap();
     let mut script = vec![0i16; 32_000];
     script.extend_from_slice(&question[6_500 * 16..9_500 * 16]);
-    let (leg, callee_end) = simulated_leg(&OutboundCall {
-        call_id: "unused".into(),
-        workspace_id: scope.workspace_id.clone(),
-        live: true,
-        agent_id: agent.id.clone(),
-        from: "+15550001000".into(),
-        to: "+15550002000".into(),
-        context: None,
-        permit: None,
-        machine_detection: Default::default(),
-    });
+    let (leg, callee_end) = leg_to(&setup);
     let callee = SimulatedCallee {
         script,
         listen_for: Duration::from_secs(20),
@@ -137,7 +168,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         run_call(
             services.clone(),
             leg,
-            CallRoute::new(agent.id.clone(), scope.clone())
+            CallRoute::new(setup.agent_id.clone(), scope.clone())
         ),
         run_callee(callee_end, callee)
     );
@@ -149,7 +180,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
     assert_eq!(report.end_reason, "internal_error");
     let call_id = report.call_id.expect("the call was recorded");
     let call = store
-        .get_call(&scope, &call_id)
+        .get_call(scope, &call_id)
         .await
         .unwrap()
         .expect("call row");
@@ -165,7 +196,7 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
     assert_eq!(said, [("agent", GREETING), ("caller", HEARD)]);
     let recording = call.recording_path.expect("the recording is kept");
     assert!(hound::WavReader::open(recording).unwrap().duration() > 16_000);
-    let events = store.recent_events(&scope, 10).await.unwrap();
+    let events = store.recent_events(scope, 10).await.unwrap();
     assert!(
         events
             .iter()
@@ -173,4 +204,41 @@ async fn a_panicking_call_is_hung_up_and_finished_failed_with_its_transcript() {
         "{events:?}"
     );
     assert_eq!(services.drain.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_call_whose_record_cannot_be_written_is_hung_up_and_nothing_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = setup(dir.path()).await;
+    // An answered outbound call whose record is not there (deleted, or never written).
+    let route = CallRoute {
+        call_id: Some("call_vanished".into()),
+        ..CallRoute::new(setup.agent_id.clone(), setup.scope.clone())
+    };
+    let (leg, callee_end) = leg_to(&setup);
+    let callee = SimulatedCallee {
+        script: vec![0i16; 16_000],
+        listen_for: Duration::from_secs(20),
+        recording: None,
+    };
+    let (report, heard) = tokio::join!(
+        run_call(setup.services.clone(), leg, route),
+        run_callee(callee_end, callee)
+    );
+    assert!(heard.unwrap().agent_hung_up, "the leg was hung up");
+    assert_eq!(report.status, "failed");
+    assert!(
+        report.end_reason.contains("not found"),
+        "{}",
+        report.end_reason
+    );
+    assert_eq!(report.recording_path, None);
+    let recordings = dir.path().join("recordings");
+    let left: Vec<_> = std::fs::read_dir(&recordings)
+        .map(|files| files.flatten().map(|f| f.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "recordings left behind: {left:?}");
+    let calls = setup.store.get_call_by_id("call_vanished").await.unwrap();
+    assert!(calls.is_none());
+    assert_eq!(setup.services.drain.active_calls(), 0);
 }

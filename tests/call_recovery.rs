@@ -3,7 +3,7 @@
 
 mod common;
 
-use boltcall::store::{NewAgent, NewCall, Scope, Store, TranscriptEntry};
+use boltcall::store::{NewAgent, NewCall, Scope, Store, StoreError, TranscriptEntry};
 use chrono::{Duration, Utc};
 
 fn scope() -> Scope {
@@ -36,24 +36,59 @@ fn agent() -> NewAgent {
     }
 }
 
+fn new_call(agent_id: &str, status: &str) -> NewCall {
+    NewCall {
+        agent_id: agent_id.into(),
+        direction: "inbound".into(),
+        caller: "+15550002000".into(),
+        to: "+15550001000".into(),
+        carrier_call_id: None,
+        status: status.into(),
+        context: None,
+    }
+}
+
 async fn open_call(store: &Store, agent_id: &str) -> String {
     let call = store
-        .create_call(
-            &scope(),
-            NewCall {
-                agent_id: agent_id.into(),
-                direction: "inbound".into(),
-                caller: "+15550002000".into(),
-                to: "+15550001000".into(),
-                carrier_call_id: None,
-                status: "in-progress".into(),
-                context: None,
-            },
-        )
+        .create_call(&scope(), new_call(agent_id, "in-progress"))
         .await
         .unwrap();
     store.claim_call(&call.id).await.unwrap();
     call.id
+}
+
+#[tokio::test]
+async fn a_call_is_claimed_by_the_write_that_records_it_or_when_it_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::create(dir.path()).await;
+    let store = Store::connect(&db.url)
+        .await
+        .unwrap()
+        .with_instance_id("node-a");
+    let agent = store.create_agent(&scope(), agent()).await.unwrap();
+    // Answered inbound: one write records the call as this instance's, under the given id.
+    let id = "call_answered_here".to_string();
+    let inbound = store
+        .create_running_call(&scope(), id.clone(), new_call(&agent.id, "in-progress"))
+        .await
+        .unwrap();
+    assert_eq!(inbound.id, id);
+    assert_eq!(store.heartbeat_calls().await.unwrap(), 1);
+    // Outbound: recorded ringing by the API, nobody's until it is answered.
+    let outbound = store
+        .create_call(&scope(), new_call(&agent.id, "ringing"))
+        .await
+        .unwrap();
+    assert_eq!(store.heartbeat_calls().await.unwrap(), 1);
+    store.claim_call(&outbound.id).await.unwrap();
+    assert_eq!(store.heartbeat_calls().await.unwrap(), 2);
+    let answered = store.get_call_by_id(&outbound.id).await.unwrap().unwrap();
+    assert_eq!(answered.status, "in-progress");
+    // A call that was never recorded cannot be claimed.
+    assert!(matches!(
+        store.claim_call("call_never_recorded").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 #[tokio::test]

@@ -292,6 +292,24 @@ async fn a_call_is_greeted_answered_paced_and_recorded() {
     assert_eq!(wav.spec().channels, 2);
     let seconds = wav.duration() as f64 / f64::from(wav.spec().sample_rate);
     assert!(seconds >= 7.0, "recording of {seconds} s");
+    // The call rested (no ticks) between the greeting and the answer: the answer is still
+    // recorded where it was played, after the question, not where the agent's side left off.
+    let samples: Vec<i16> = wav.into_samples().map(Result::unwrap).collect();
+    let sounding = |side: usize| -> Vec<bool> {
+        samples
+            .chunks(2 * 320)
+            .map(|frame| frame.iter().skip(side).step_by(2).any(|s| s.abs() > 500))
+            .collect()
+    };
+    let (caller_side, agent_side) = (sounding(0), sounding(1));
+    let question_end = caller_side.iter().rposition(|&s| s).expect("the question");
+    let answer_start = (125..agent_side.len())
+        .find(|&f| agent_side[f])
+        .expect("the answer");
+    assert!(
+        answer_start > question_end && answer_start < question_end + 100,
+        "answer at frame {answer_start}, question ended at frame {question_end}"
+    );
 }
 
 #[tokio::test]

@@ -123,6 +123,8 @@ pub enum SessionError {
     AgentNotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the call's record was not written: its writer stopped")]
+    WriterStopped,
 }
 
 /// Runs one call from answer to hang-up and writes its record. Never panics on what the
@@ -130,35 +132,16 @@ pub enum SessionError {
 /// as failed, and one whose task panics is hung up and finished from its journal as failed.
 pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRoute) -> CallReport {
     let _active = services.drain.call_started();
-    match Call::start(&services, &leg, &route).await {
-        Ok(call) => {
-            let (call_id, started_at) = (call.id().to_string(), call.started_at());
-            let commands = leg.commands.clone();
-            let (journal, writer) = TurnJournal::open(services.store.clone(), call_id.clone());
-            let span = call.span();
-            let run = AssertUnwindSafe(call.run(leg, journal).instrument(span))
-                .catch_unwind()
-                .await;
-            match run {
-                Ok(report) => report,
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(%call_id, "the call's task panicked: {message}");
-                    let _ = commands.send(LegCommand::Hangup).await;
-                    writer.flushed().await;
-                    let config = &services.config;
-                    recovery::finish_after_panic(&services.store, config, &call_id, started_at)
-                        .await
-                }
-            }
-        }
+    let commands = leg.commands.clone();
+    let ran = match Call::start(&services, &leg, &route).await {
+        Ok(call) => run_started(&services, call, leg).await,
+        Err(e) => Err(e),
+    };
+    match ran {
+        Ok(report) => report,
         Err(e) => {
-            tracing::error!(agent = %route.agent_id, "call cannot start: {e}");
-            let _ = leg.commands.send(LegCommand::Hangup).await;
+            tracing::error!(agent = %route.agent_id, "call cannot go on: {e}");
+            let _ = commands.send(LegCommand::Hangup).await;
             if let Some(call_id) = &route.call_id {
                 let outcome = outcome::failed(&e.to_string());
                 if let Err(e) = services.store.finish_call(call_id, outcome).await {
@@ -180,4 +163,34 @@ pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRout
             }
         }
     }
+}
+
+/// Runs a started call, finishing it from its journal when its task panics.
+async fn run_started(
+    services: &Arc<CallServices>,
+    mut call: Call,
+    leg: CallLeg,
+) -> Result<CallReport, SessionError> {
+    let (call_id, started_at) = (call.id().to_string(), call.started_at());
+    let commands = leg.commands.clone();
+    let store = services.store.clone();
+    let (journal, writer) = TurnJournal::open(store, call_id.clone(), call.take_registration());
+    let span = call.span();
+    let run = AssertUnwindSafe(call.run(leg, journal).instrument(span))
+        .catch_unwind()
+        .await;
+    let panic = match run {
+        Ok(ran) => return ran,
+        Err(panic) => panic,
+    };
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(%call_id, "the call's task panicked: {message}");
+    let _ = commands.send(LegCommand::Hangup).await;
+    writer.flushed().await;
+    let config = &services.config;
+    Ok(recovery::finish_after_panic(&services.store, config, &call_id, started_at).await)
 }

@@ -25,9 +25,30 @@ pub struct CallFilter {
 impl Store {
     /// Records a new call and its `call.started` event in one transaction.
     pub async fn create_call(&self, scope: &Scope, new: NewCall) -> Result<CallRecord, StoreError> {
+        self.insert_call(scope, new_id("call_"), new, false).await
+    }
+
+    /// Records a call this instance answers and runs (`claim_call` in the same write), under
+    /// the id the session already gave it.
+    pub async fn create_running_call(
+        &self,
+        scope: &Scope,
+        id: String,
+        new: NewCall,
+    ) -> Result<CallRecord, StoreError> {
+        self.insert_call(scope, id, new, true).await
+    }
+
+    async fn insert_call(
+        &self,
+        scope: &Scope,
+        id: String,
+        new: NewCall,
+        claimed: bool,
+    ) -> Result<CallRecord, StoreError> {
         let now = now_ts();
         let mut call = CallRecord {
-            id: new_id("call_"),
+            id,
             workspace_id: scope.workspace_id.clone(),
             live: scope.live,
             agent_id: new.agent_id,
@@ -57,10 +78,14 @@ impl Store {
         };
         self.fill_urls(&mut call);
         let sql = format!(
-            "INSERT INTO calls ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, 'null', '[]', '[]', NULL, NULL, \
-             $11, NULL, $11)"
+            "INSERT INTO calls ({COLUMNS}, updated_at, instance_id, heartbeat_at) VALUES ($1, $2, \
+             $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, '[]', '[]', NULL, '{{}}', NULL, \
+             'null', '[]', '[]', NULL, NULL, $11, NULL, $11, $12, $13)"
         );
+        let (instance_id, heartbeat_at) = match claimed {
+            true => (Some(&*self.instance_id), Some(&call.created_at)),
+            false => (None, None),
+        };
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -75,6 +100,8 @@ impl Store {
                 .bind(&call.context)
                 .bind(&call.status)
                 .bind(&call.created_at)
+                .bind(instance_id)
+                .bind(heartbeat_at)
                 .execute(&mut *tx)
                 .await?;
             insert_event!(&mut *tx, &call.workspace_id, call.live, "call.started", &call)?;

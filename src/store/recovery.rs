@@ -22,17 +22,21 @@ impl Store {
         &self.instance_id
     }
 
-    /// Marks `call_id` as run by this instance, alive now.
+    /// Marks `call_id` as answered (`in-progress`) and run by this instance, alive now.
     pub async fn claim_call(&self, call_id: &str) -> Result<(), StoreError> {
         let now = now_ts();
-        on_writer!(self, pool => sqlx::query(
-                "UPDATE calls SET instance_id = $1, heartbeat_at = $2 WHERE id = $3")
-            .bind(&*self.instance_id)
+        let claimed = on_writer!(self, pool => sqlx::query(
+                "UPDATE calls SET status = 'in-progress', updated_at = $1, instance_id = $2, \
+                 heartbeat_at = $1 WHERE id = $3")
             .bind(&now)
+            .bind(&*self.instance_id)
             .bind(call_id)
             .execute(pool)
             .await?
             .rows_affected());
+        if claimed == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 

@@ -104,6 +104,11 @@ impl Pacer {
         self.pushed == self.played
     }
 
+    /// Whether nothing is waiting: no audio and no mark.
+    pub fn is_idle(&self) -> bool {
+        self.is_empty() && self.mark_len == 0
+    }
+
     /// Audio samples (not padding silence) played since the pacer was made.
     pub fn played_samples(&self) -> u64 {
         self.played

@@ -10,9 +10,9 @@ use media::{Frame, INTERNAL_RATE, InternalFrame};
 use tokio::sync::mpsc;
 
 use super::answering_machine::{MachineScreen, ScreenAction};
-use super::clock::Clock;
+use super::clock::{Clock, Wake};
 use super::failures::FailureLog;
-use super::journal::TurnJournal;
+use super::journal::{Registration, TurnJournal};
 use super::recording::CallRecorder;
 use super::stt_gate::SttGate;
 use super::{CallReport, CallRoute, CallServices, SessionError, outcome};
@@ -28,7 +28,7 @@ use crate::messaging::Messaging;
 use crate::providers::llm::{BrainContext, BrainEvent, BrainSession, KnowledgeDoc};
 use crate::providers::stt::{SttEvent, SttInput, SttStream};
 use crate::providers::tts::{TtsError, Voice};
-use crate::store::NewCall;
+use crate::store::{NewCall, new_id};
 use crate::telephony::{CallLeg, Caption, HangupReason, LegCommand, LegEvent};
 
 type Synthesis = mpsc::Receiver<Result<Vec<i16>, TtsError>>;
@@ -65,6 +65,8 @@ pub(super) struct Call {
     screen: Option<MachineScreen>,
     /// Carries the call id into every log line of the call and of its providers' tasks.
     span: tracing::Span,
+    /// How the call's record is written, until `run_call` hands it to the journal.
+    registration: Option<Registration>,
     /// Live captions, for a transport that shows them (`CallLeg::captions`).
     captions: Option<mpsc::Sender<Caption>>,
 }
@@ -81,13 +83,12 @@ impl Call {
             .get_agent(&route.scope, &route.agent_id)
             .await?
             .ok_or_else(|| SessionError::AgentNotFound(route.agent_id.clone()))?;
-        let call_id = match &route.call_id {
-            Some(id) => {
-                store.set_call_status(id, "in-progress").await?;
-                id.clone()
-            }
+        // The record is written beside the call, not before it (`TurnJournal::open`); it says
+        // this instance runs the call, and the heartbeat that it still does.
+        let (call_id, registration) = match &route.call_id {
+            Some(id) => (id.clone(), Registration::Existing),
             None => {
-                let new = NewCall {
+                let call = NewCall {
                     agent_id: agent.id.clone(),
                     direction: leg.info.direction.as_str().into(),
                     caller: leg.info.from.clone(),
@@ -96,11 +97,10 @@ impl Call {
                     status: "in-progress".into(),
                     context: route.context.clone(),
                 };
-                store.create_call(&route.scope, new).await?.id
+                let scope = route.scope.clone();
+                (new_id("call_"), Registration::New { scope, call })
             }
         };
-        // Ours until it ends; the heartbeat says we are still running it.
-        store.claim_call(&call_id).await?;
         let knowledge = match &agent.knowledge_base_id {
             Some(kb) => store
                 .knowledge_documents(&route.scope, kb)
@@ -178,6 +178,7 @@ impl Call {
             failures: FailureLog::default(),
             screen: MachineScreen::for_call(&route.machine_detection, &leg.info),
             span,
+            registration: Some(registration),
             captions: leg.captions.clone(),
         })
     }
@@ -194,9 +195,19 @@ impl Call {
         self.started_at
     }
 
+    /// How the call's record is to be written (once).
+    pub(super) fn take_registration(&mut self) -> Registration {
+        self.registration.take().unwrap_or(Registration::Existing)
+    }
+
     /// Drives the call until the machine ends it, journaling its transcript as it grows,
-    /// then writes the record.
-    pub(super) async fn run(mut self, mut leg: CallLeg, mut journal: TurnJournal) -> CallReport {
+    /// then writes the record. Fails, with the call left for `run_call` to hang up, when the
+    /// call's record cannot be written.
+    pub(super) async fn run(
+        mut self,
+        mut leg: CallLeg,
+        mut journal: TurnJournal,
+    ) -> Result<CallReport, SessionError> {
         let drain = self.services.drain.clone();
         // One subscription for the whole call: a fresh `closing()` per loop turn would join
         // and leave the watch's waiter list (one lock shared by every call) on every frame.
@@ -210,16 +221,33 @@ impl Call {
         while self.turn.state() != TurnState::Ended {
             let busy = self.is_busy();
             let live = self.clock.is_live();
+            let resting = self.can_rest(&leg);
+            let deadline = if resting {
+                self.turn.next_deadline()
+            } else {
+                None
+            };
             tokio::select! {
                 () = &mut close_asked, if !closing => {
                     closing = true;
                     self.turn.handle(self.clock.now(), TurnInput::Shutdown);
                 }
-                _ = self.clock.tick(busy) => {
-                    if !live {
-                        self.take_replayed_frame(&mut leg).await;
+                wake = self.clock.next(busy, resting, deadline) => match wake {
+                    Wake::Tick { after_rest } => {
+                        if !live {
+                            self.take_replayed_frame(&mut leg).await;
+                        }
+                        if after_rest {
+                            self.recorder.agent_resumes_at(self.clock.now());
+                        }
+                        self.on_tick(&leg);
                     }
-                    self.on_tick(&leg);
+                    Wake::Deadline => self.turn.handle(self.clock.now(), TurnInput::Tick),
+                },
+                registered = journal.registered(), if journal.registering() => {
+                    if let Err(e) = registered {
+                        return Err(self.abandon(e));
+                    }
                 }
                 event = leg.events.recv(), if live => self.on_leg_event(event).await,
                 event = self.stt.events.recv(), if self.stt_open => self.on_stt(event),
@@ -233,6 +261,9 @@ impl Call {
             self.carry_out(&leg).await;
             journal.sync(self.turn.transcript());
         }
+        if let Err(e) = journal.registered().await {
+            return Err(self.abandon(e));
+        }
         let ended = outcome::Ended {
             duration_ms: self.clock.now(),
             turn: &self.turn,
@@ -240,7 +271,26 @@ impl Call {
             recording_path: self.recorder.finish(),
             provider_failures: self.failures.as_slice(),
         };
-        outcome::finish(&self.services, &self.call_id, self.started_at, ended).await
+        Ok(outcome::finish(&self.services, &self.call_id, self.started_at, ended).await)
+    }
+
+    /// A call whose record could not be written ends without one: its recording is removed.
+    fn abandon(self, error: SessionError) -> SessionError {
+        self.recorder.discard();
+        error
+    }
+
+    /// Whether the call can skip its ticks: live, on a transport that needs no steady stream
+    /// (a carrier that buffers what it is sent and plays silence when it runs dry), with
+    /// nothing to play and no screen listening. Caller audio and the turn machine's deadlines
+    /// still wake it; the recording's agent side is silence meanwhile.
+    fn can_rest(&self, leg: &CallLeg) -> bool {
+        self.clock.is_live()
+            && !leg.info.continuous_audio
+            && self.pacer.is_idle()
+            && !self.agent_sounding
+            && self.turn.state() != TurnState::AgentSpeaking
+            && self.screen.as_ref().is_none_or(|s| !s.is_screening())
     }
 
     /// Whether the call is waiting on a provider (a replay then runs in wall time).

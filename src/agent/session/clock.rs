@@ -1,8 +1,9 @@
 //! The session's 20 ms tick and its notion of call time.
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use super::Pacing;
 
@@ -11,12 +12,27 @@ const TICK: Duration = crate::telephony::frame_grid::FRAME_PERIOD;
 /// hung provider meets the session's own stall deadlines instead of freezing the call.
 const STEPPED_STALL: Duration = Duration::from_secs(30);
 
+/// What woke the call (`Clock::next`).
+pub(super) enum Wake {
+    /// A media tick; `after_rest` when ticks were skipped before it.
+    Tick { after_rest: bool },
+    /// A resting call's deadline.
+    Deadline,
+}
+
 pub(super) enum Clock {
     /// Call time is wall time since the answer; ticks follow an interval that catches up
     /// after a stall (Burst) so the total frames sent never exceed the time elapsed.
     Live {
         started: Instant,
         interval: Interval,
+        /// Ticks were skipped (`rest`): the next one comes at once, then the grid again.
+        rested: bool,
+        /// The wake-up of a resting call, reset only when its deadline moves.
+        wake: Pin<Box<Sleep>>,
+        /// Call time `wake` is set for, and of the last deadline it woke the call for.
+        wake_at: u64,
+        woke_at: Option<u64>,
     },
     /// Call time is 20 ms per tick; see `Pacing::Replay` and `Pacing::Stepped`.
     Replay { now_ms: u64, busy_tick: Duration },
@@ -30,7 +46,14 @@ impl Clock {
                 let first = crate::telephony::frame_grid::next_tick(started);
                 let mut interval = tokio::time::interval_at(first, TICK);
                 interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-                Clock::Live { started, interval }
+                Clock::Live {
+                    started,
+                    interval,
+                    rested: false,
+                    wake: Box::pin(tokio::time::sleep_until(started)),
+                    wake_at: 0,
+                    woke_at: None,
+                }
             }
             Pacing::Replay => Clock::Replay {
                 now_ms: 0,
@@ -57,14 +80,40 @@ impl Clock {
         }
     }
 
-    /// Waits for the next tick. `busy` says a provider is working on something the call
-    /// waits for; a replay then spends the tick in wall time so the provider's real cost
-    /// shows in call time, and a stepped replay waits for the provider instead (the session
-    /// drops this future as soon as the provider makes progress).
-    pub(super) async fn tick(&mut self, busy: bool) {
+    /// What the call's time brings next: a tick, or, while the call rests (`resting`: a live
+    /// call with nothing to play on a transport that needs no steady stream), the turn
+    /// machine's next `deadline`. Caller audio wakes a resting call on its own.
+    pub(super) async fn next(&mut self, busy: bool, resting: bool, deadline: Option<u64>) -> Wake {
+        if !resting {
+            let after_rest = self.tick(busy).await;
+            return Wake::Tick { after_rest };
+        }
+        self.rest();
+        match deadline {
+            Some(deadline) => self.wake_at(deadline).await,
+            None => std::future::pending().await,
+        }
+        Wake::Deadline
+    }
+
+    /// Waits for the next tick; `true` when it is the first after a rest. `busy` says a
+    /// provider is working on something the call waits for; a replay then spends the tick in
+    /// wall time so the provider's real cost shows in call time, and a stepped replay waits
+    /// for the provider instead (the session drops this future as soon as the provider makes
+    /// progress).
+    async fn tick(&mut self, busy: bool) -> bool {
         match self {
-            Clock::Live { interval, .. } => {
+            Clock::Live {
+                interval, rested, ..
+            } => {
+                if std::mem::take(rested) {
+                    // Speech to play after a rest starts now, not up to a frame later.
+                    let now = Instant::now();
+                    interval.reset_at(crate::telephony::frame_grid::next_tick(now));
+                    return true;
+                }
                 interval.tick().await;
+                false
             }
             Clock::Replay { now_ms, busy_tick } => {
                 if busy {
@@ -73,7 +122,41 @@ impl Clock {
                     tokio::task::yield_now().await;
                 }
                 *now_ms += TICK.as_millis() as u64;
+                false
             }
         }
+    }
+
+    /// Skips ticks until the next `tick`.
+    fn rest(&mut self) {
+        if let Clock::Live { rested, .. } = self {
+            *rested = true;
+        }
+    }
+
+    /// Waits, while resting, until call time `deadline`; never for a replay, which does not
+    /// rest. A deadline already woken for that did not move wakes the call again a frame
+    /// later, not at once.
+    async fn wake_at(&mut self, deadline: u64) {
+        let Clock::Live {
+            started,
+            wake,
+            wake_at,
+            woke_at,
+            ..
+        } = self
+        else {
+            return std::future::pending().await;
+        };
+        let at = match *woke_at {
+            Some(woke) if deadline <= woke => woke + TICK.as_millis() as u64,
+            _ => deadline,
+        };
+        if at != *wake_at {
+            *wake_at = at;
+            wake.as_mut().reset(*started + Duration::from_millis(at));
+        }
+        wake.as_mut().await;
+        *woke_at = Some(at);
     }
 }

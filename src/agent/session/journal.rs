@@ -1,14 +1,24 @@
-//! The transcript journaled as the call goes: each turn the machine commits is written at
-//! once (by a writer task, so the call never waits on the database), so a call cut short by
-//! a panic or a crash can still be finished with what was said.
+//! The call's writes as it goes, by a writer task so the call never waits on the database:
+//! first its record (the caller hears the greeting while it is written), then its transcript
+//! journaled turn by turn, so a call cut short by a panic or a crash can still be finished
+//! with what was said.
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::SessionError;
 use super::outcome::transcript_entry;
 use crate::agent::turn::TranscriptTurn;
 use crate::providers::llm::Role;
-use crate::store::{Store, TranscriptEntry};
+use crate::store::{NewCall, Scope, Store, StoreError, TranscriptEntry};
+
+/// How the call's record comes to say this instance runs it.
+pub(super) enum Registration {
+    /// A call the engine answered: recorded under the id the session gave it.
+    New { scope: Scope, call: NewCall },
+    /// A call recorded before it was answered (outbound): now in progress.
+    Existing,
+}
 
 enum Write {
     Turn(usize, TranscriptEntry),
@@ -20,15 +30,35 @@ enum Write {
 pub(super) struct TurnJournal {
     writes: mpsc::UnboundedSender<Write>,
     journaled: Vec<TranscriptEntry>,
+    /// Until the call's record is written: whether it was.
+    registration: Option<oneshot::Receiver<Result<(), StoreError>>>,
 }
 
 /// Writes the journal; finishes once the call's `TurnJournal` is gone and all is written.
 pub(super) struct JournalWriter(JoinHandle<()>);
 
 impl TurnJournal {
-    pub(super) fn open(store: Store, call_id: String) -> (Self, JournalWriter) {
+    /// Starts writing the call's record; turns journaled meanwhile wait for it.
+    pub(super) fn open(
+        store: Store,
+        call_id: String,
+        registration: Registration,
+    ) -> (Self, JournalWriter) {
         let (writes, mut pending) = mpsc::unbounded_channel();
+        let (registered, registered_rx) = oneshot::channel();
         let writer = tokio::spawn(async move {
+            let written = match registration {
+                Registration::New { scope, call } => store
+                    .create_running_call(&scope, call_id.clone(), call)
+                    .await
+                    .map(drop),
+                Registration::Existing => store.claim_call(&call_id).await,
+            };
+            let written_ok = written.is_ok();
+            let _ = registered.send(written);
+            if !written_ok {
+                return; // nothing to journal turns against; the session ends the call
+            }
             while let Some(write) = pending.recv().await {
                 let result = match &write {
                     Write::Turn(seq, turn) => store.journal_turn(&call_id, *seq, turn).await,
@@ -42,8 +72,27 @@ impl TurnJournal {
         let journal = TurnJournal {
             writes,
             journaled: Vec::new(),
+            registration: Some(registered_rx),
         };
         (journal, JournalWriter(writer))
+    }
+
+    /// Whether the call's record is still being written.
+    pub(super) fn registering(&self) -> bool {
+        self.registration.is_some()
+    }
+
+    /// Waits for the call's record to be written (at once when it already is).
+    pub(super) async fn registered(&mut self) -> Result<(), SessionError> {
+        let Some(registration) = self.registration.as_mut() else {
+            return Ok(());
+        };
+        let written = registration.await;
+        self.registration = None;
+        match written {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(SessionError::WriterStopped),
+        }
     }
 
     /// Journals whatever of `transcript` changed since the last call. Called every tick: the

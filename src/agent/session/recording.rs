@@ -15,8 +15,9 @@ use crate::telephony::LegInfo;
 pub(super) struct CallRecorder {
     path: PathBuf,
     stereo: Option<StereoRecorder<BufWriter<File>>>,
-    /// Media time of each side's next frame: both sides are gapless 20 ms streams from the
-    /// answer (the transport conceals inbound loss, the pacer sends silence when idle).
+    /// Media time of each side's next frame: both sides are 20 ms streams from the answer
+    /// (the transport conceals inbound loss, the pacer plays silence when idle); the agent's
+    /// skips ahead after a call rested (`agent_resumes_at`).
     caller_ms: u64,
     agent_ms: u64,
     fixture: Option<FixtureWriter>,
@@ -79,6 +80,13 @@ impl CallRecorder {
         }
     }
 
+    /// The agent's side had no frames since its last (a call resting): its next frame goes
+    /// at call time `now_ms`, on the frame grid, and the stretch between is silence.
+    pub(super) fn agent_resumes_at(&mut self, now_ms: u64) {
+        let frame_ms = u64::from(media::FRAME_MS);
+        self.agent_ms = self.agent_ms.max(now_ms / frame_ms * frame_ms);
+    }
+
     /// Closes the files; the recording's path when one was written.
     pub(super) fn finish(self) -> Option<PathBuf> {
         if let Some(fixture) = self.fixture
@@ -93,6 +101,16 @@ impl CallRecorder {
                 tracing::error!(path = %self.path.display(), "cannot finish the recording: {e}");
                 None
             }
+        }
+    }
+
+    /// Closes the files and removes the recording (a call left without a record).
+    pub(super) fn discard(self) {
+        let path = self.path.clone();
+        if self.finish().is_some()
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(path = %path.display(), "cannot remove the recording: {e}");
         }
     }
 }

@@ -364,40 +364,42 @@ impl TurnMachine {
             return None;
         }
         let c = &self.config;
-        let mut deadlines: Vec<u64> = Vec::new();
+        // Asked on every wake of a resting call: a running minimum, not a list.
+        let mut earliest: Option<u64> = None;
+        let mut deadline = |at: u64| earliest = Some(earliest.map_or(at, |e| e.min(at)));
         if let (Some(answered), false) = (self.answered_at, self.closing) {
-            deadlines.push(answered + c.max_call_ms);
+            deadline(answered + c.max_call_ms);
         }
         match &self.reply {
             Some(reply) => {
                 if reply.brain_live && reply.first_text_at.is_none() {
-                    deadlines.push(reply.started_at + c.brain_first_token_ms);
+                    deadline(reply.started_at + c.brain_first_token_ms);
                 }
-                deadlines.push(self.stall_deadline(reply));
+                deadline(self.stall_deadline(reply));
                 if let (true, Some(since)) = (reply.interruptible, self.caller.speaking_since) {
                     if reply.paused.is_none() && reply.resumed < MAX_RESUMES {
-                        deadlines.push(since + c.barge_in_speech_ms);
+                        deadline(since + c.barge_in_speech_ms);
                     }
-                    deadlines.push(since + c.backchannel_max_ms);
+                    deadline(since + c.backchannel_max_ms);
                 }
                 if let Some(at) = self.caller.end_of_turn_at(c) {
-                    deadlines.push(at);
+                    deadline(at);
                 }
             }
             None => {
                 if let Some(at) = self.caller.end_of_turn_at(c) {
-                    deadlines.push(at);
+                    deadline(at);
                 } else if self.answered_at.is_some() && self.caller_is_silent() {
                     let wait = if self.reprompted {
                         c.idle_hangup_ms
                     } else {
                         c.idle_reprompt_ms
                     };
-                    deadlines.push(self.quiet_since + wait);
+                    deadline(self.quiet_since + wait);
                 }
             }
         }
-        deadlines.into_iter().min()
+        earliest
     }
 
     pub fn state(&self) -> TurnState {
