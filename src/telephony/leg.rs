@@ -43,9 +43,10 @@ pub struct LegInfo {
     /// The transport sends `LegCommand::SendDtmf` out of band (RFC 4733 negotiated); otherwise
     /// the session plays digits in band, as tones in the agent's audio.
     pub dtmf_out_of_band: bool,
-    /// The far end needs a frame every 20 ms even while the agent is quiet (an RTP peer, a
-    /// browser). A media WebSocket carrier buffers what it gets and plays silence when it runs
-    /// dry, so the session sends it the agent's speech only and ends each stretch with a mark.
+    /// The transport needs a frame from the session every 20 ms even while the agent is quiet
+    /// (a browser). A media WebSocket carrier buffers what it gets and plays silence when it
+    /// runs dry, and the SIP RTP bridge sends silence itself when no frame comes, so the session
+    /// sends those the agent's speech only, ends each stretch with a mark, and rests between.
     pub continuous_audio: bool,
 }
 

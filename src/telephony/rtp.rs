@@ -5,8 +5,10 @@ pub mod bridge;
 pub mod dtmf;
 pub mod dtmf_out;
 pub mod latch;
+pub mod outbound;
 pub mod playout;
 pub mod ports;
+pub mod silence_fill;
 pub mod stats;
 pub mod voice;
 

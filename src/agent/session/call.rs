@@ -281,8 +281,8 @@ impl Call {
     }
 
     /// Whether the call can skip its ticks: live, on a transport that needs no steady stream
-    /// (a carrier that buffers what it is sent and plays silence when it runs dry), with
-    /// nothing to play and no screen listening. Caller audio and the turn machine's deadlines
+    /// from the session (`LegInfo::continuous_audio`), with nothing to play and no screen
+    /// listening. Caller audio and the turn machine's deadlines
     /// still wake it; the recording's agent side is silence meanwhile.
     fn can_rest(&self, leg: &CallLeg) -> bool {
         self.clock.is_live()
@@ -312,8 +312,8 @@ impl Call {
         {
             tracing::warn!(call_id = %self.call_id, "transport behind; agent frame dropped");
         }
-        // A carrier that buffers learns where the agent's speech ended (and echoes the mark
-        // once it has played it), instead of hearing silence frames for the rest of the call.
+        // The transport learns where the agent's speech ended (a carrier that buffers echoes
+        // the mark once it has played it), instead of getting silence frames from the session.
         if self.agent_sounding && !sounding && !leg.info.continuous_audio {
             let _ = leg
                 .commands

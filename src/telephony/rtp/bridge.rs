@@ -10,16 +10,18 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use media::Frame;
 use media::dtmf::tones::KeySequence;
+use media::rtp::Packetizer;
 use media::rtp::rtcp::{self, SenderInfo};
-use media::rtp::{HEADER_LEN, Packetizer};
 
 use super::dtmf::DtmfReceiver;
-use super::dtmf_out::{DtmfOut, Outgoing};
+use super::dtmf_out::DtmfOut;
 use super::latch::{Latch, Verdict};
+use super::outbound::OutboundStream;
 use super::playout::InboundAudio;
 use super::ports::RtpSocket;
+use super::silence_fill::SilenceFill;
 use super::stats::{ReceiveStats, ntp_now};
-use super::voice::{self, VoiceCodec};
+use super::voice::VoiceCodec;
 use crate::telephony::frame_grid;
 use crate::telephony::leg::{HangupReason, LegCommand, LegEnd, LegEvent};
 use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
@@ -118,17 +120,10 @@ async fn bridge_loop(
     };
     let mut dtmf = DtmfReceiver::default();
     let mut keys_out = DtmfOut::default();
-    let mut packetizer = Packetizer::new(
-        rand::random(),
-        media.payload_type,
-        rand::random(),
-        rand::random(),
-    );
-    let mut first_packet = true;
+    let mut outbound = OutboundStream::new(media.payload_type);
+    let mut silence_fill = SilenceFill::default();
     let mut recv_buf = [0u8; 2048];
-    let mut send_buf = [0u8; HEADER_LEN + voice::MAX_PAYLOAD];
     let mut rtcp_buf = [0u8; 128];
-    let mut payload = [0u8; voice::MAX_PAYLOAD];
     let mut inbound = InboundAudio::new(media.codec.clock_rate());
     // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
     let mut playout = interval(frame_grid::FRAME_PERIOD);
@@ -136,7 +131,6 @@ async fn bridge_loop(
     let started = Instant::now();
     let mut last_rx = started;
     let mut stats = ReceiveStats::default();
-    let (mut sent_packets, mut sent_octets) = (0u32, 0u32);
     let mut report_at = started + RTCP_INTERVAL;
     let mut rtcp_in = [0u8; 512];
     let mut dropped_frames = 0u64;
@@ -179,15 +173,21 @@ async fn bridge_loop(
                     let _ = leg.events.try_send(LegEvent::Dtmf(digit));
                 }
             }
-            _ = playout.tick(), if inbound.is_playing() => {
+            _ = playout.tick(), if inbound.is_playing() || sending(media.direction) => {
                 let now = (Instant::now() - started).as_millis() as u64;
                 // A decoder failure loses this tick's audio, not the call.
-                if let Ok(Some(frame)) = inbound.tick(now, &mut codec)
+                if inbound.is_playing()
+                    && let Ok(Some(frame)) = inbound.tick(now, &mut codec)
                     && let Some(frame) = frame.convert()
                     // Never block on a slow session: drop and count instead.
                     && leg.events.try_send(LegEvent::Audio(frame)).is_err()
                 {
                     dropped_frames += 1;
+                }
+                if sending(media.direction) && silence_fill.on_tick() {
+                    let silence = Frame::silence(media::INTERNAL_RATE);
+                    let to = latch.target();
+                    outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, silence).await;
                 }
             }
             command = leg.commands.recv() => match command {
@@ -199,29 +199,10 @@ async fn bridge_loop(
                         }
                         continue;
                     }
-                    let mut frame = Frame::from(frame);
-                    let step = codec.timestamp_step();
-                    // While a key sounds, its telephone-event packet goes in this frame's place.
-                    match keys_out.next(media.dtmf, &mut frame, &mut packetizer, step, &mut send_buf) {
-                        Ok(Outgoing::Event(len)) => {
-                            let _ = socket.rtp.send_to(&send_buf[..len], latch.target()).await;
-                            sent_packets = sent_packets.wrapping_add(1);
-                            sent_octets = sent_octets.wrapping_add((len - HEADER_LEN) as u32);
-                            continue;
-                        }
-                        Ok(Outgoing::Voice) => {}
-                        Err(err) => tracing::warn!("DTMF event not sent: {err}"),
-                    }
-                    let Ok(size) = codec.encode(&frame, &mut payload) else { continue };
-                    let Ok(len) =
-                        packetizer.packetize(&payload[..size], step, first_packet, &mut send_buf)
-                    else {
-                        continue;
-                    };
-                    first_packet = false;
-                    let _ = socket.rtp.send_to(&send_buf[..len], latch.target()).await;
-                    sent_packets = sent_packets.wrapping_add(1);
-                    sent_octets = sent_octets.wrapping_add(size as u32);
+                    silence_fill.on_frame();
+                    let frame = Frame::from(frame);
+                    let to = latch.target();
+                    outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame).await;
                 }
                 // Frames go out as they come (the session paces them), so whatever was sent
                 // has played by the time a mark follows it, and there is nothing to clear.
@@ -257,11 +238,12 @@ async fn bridge_loop(
                     {
                         codec = new_codec;
                         inbound = InboundAudio::new(new.codec.clock_rate());
-                        packetizer = Packetizer::new(
-                            packetizer.ssrc(),
+                        let old = &outbound.packetizer;
+                        outbound.packetizer = Packetizer::new(
+                            old.ssrc(),
                             new.payload_type,
-                            packetizer.sequence_number(),
-                            packetizer.timestamp(),
+                            old.sequence_number(),
+                            old.timestamp(),
                         );
                     }
                     *media = new;
@@ -293,12 +275,12 @@ async fn bridge_loop(
                 report_due.as_mut().reset(report_at);
                 let info = SenderInfo {
                     ntp_timestamp: ntp_now(),
-                    rtp_timestamp: packetizer.timestamp(),
-                    packet_count: sent_packets,
-                    octet_count: sent_octets,
+                    rtp_timestamp: outbound.packetizer.timestamp(),
+                    packet_count: outbound.packets,
+                    octet_count: outbound.octets,
                 };
                 let block = stats.report_block();
-                if let Ok(len) = rtcp::write_sender_report(packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
+                if let Ok(len) = rtcp::write_sender_report(outbound.packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
                     let remote = latch.target();
                     let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
                     let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;

@@ -133,7 +133,7 @@ mod tests {
             parameters: Vec::new(),
             carrier_detects_machine: false,
             dtmf_out_of_band: false,
-            continuous_audio: true,
+            continuous_audio: false,
         }
     }
 

@@ -603,7 +603,8 @@ impl Worker {
                     carrier_detects_machine: false,
                     // The bridge sends keys as RFC 4733 events when the peer takes them.
                     dtmf_out_of_band: call.media.dtmf.is_some(),
-                    continuous_audio: true,
+                    // The RTP bridge fills the agent's quiet periods with silence itself.
+                    continuous_audio: false,
                 };
                 let routing = self.handler.route(info.clone());
                 let commands = self.commands.clone();
@@ -678,7 +679,7 @@ impl Worker {
                     parameters: Vec::new(),
                     carrier_detects_machine: false,
                     dtmf_out_of_band: media.dtmf.is_some(),
-                    continuous_audio: true,
+                    continuous_audio: false,
                 };
                 let (leg, leg_end) = leg_pair(info);
                 let trunk_ip = self.endpoint.peer_ip(&call_id).unwrap_or(media.remote.ip());
