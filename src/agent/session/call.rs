@@ -51,8 +51,6 @@ pub(super) struct Call {
     finals_pending: u32,
     vad: VoiceDetector,
     pacer: Pacer,
-    /// The last tick played agent audio (not padding silence).
-    agent_sounding: bool,
     recorder: CallRecorder,
     clock: Clock,
     reply: Option<(ReplyId, mpsc::Receiver<BrainEvent>)>,
@@ -168,7 +166,6 @@ impl Call {
             finals_pending: 0,
             vad: VoiceDetector::new(VadConfig::default()),
             pacer: Pacer::new(),
-            agent_sounding: false,
             recorder,
             clock: Clock::new(route.pacing),
             reply: None,
@@ -288,7 +285,6 @@ impl Call {
         self.clock.is_live()
             && !leg.info.continuous_audio
             && self.pacer.is_idle()
-            && !self.agent_sounding
             && self.turn.state() != TurnState::AgentSpeaking
             && self.screen.as_ref().is_none_or(|s| !s.is_screening())
     }
@@ -302,6 +298,7 @@ impl Call {
         let now = self.clock.now();
         let sounding = !self.pacer.is_empty();
         let (frame, marks) = self.pacer.next_frame();
+        let stretch_ended = sounding && self.pacer.is_empty();
         self.recorder.agent(&frame);
         // Never wait on the transport from the tick: a late frame is worse than a lost one.
         // (The pacer plays internal-rate frames, which always fit.)
@@ -312,14 +309,14 @@ impl Call {
         {
             tracing::warn!(call_id = %self.call_id, "transport behind; agent frame dropped");
         }
-        // The transport learns where the agent's speech ended (a carrier that buffers echoes
-        // the mark once it has played it), instead of getting silence frames from the session.
-        if self.agent_sounding && !sounding && !leg.info.continuous_audio {
+        // The transport learns where the agent's speech ended, right after its last frame (a
+        // carrier that buffers echoes the mark once it has played it; the RTP bridge fills in
+        // silence from its next tick), instead of getting silence frames from the session.
+        if stretch_ended && !leg.info.continuous_audio {
             let _ = leg
                 .commands
                 .try_send(LegCommand::Mark(AGENT_AUDIO_END.to_owned()));
         }
-        self.agent_sounding = sounding;
         for &mark in marks.as_slice() {
             self.turn.handle(now, TurnInput::MarkPlayed(mark));
         }

@@ -184,10 +184,11 @@ async fn bridge_loop(
                 {
                     dropped_frames += 1;
                 }
-                if sending(media.direction) && silence_fill.on_tick() {
+                if sending(media.direction) && silence_fill.on_tick(now) {
                     let silence = Frame::silence(media::INTERNAL_RATE);
                     let to = latch.target();
                     outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, silence).await;
+                    silence_fill.on_silence(now);
                 }
             }
             command = leg.commands.recv() => match command {
@@ -199,14 +200,16 @@ async fn bridge_loop(
                         }
                         continue;
                     }
-                    silence_fill.on_frame();
+                    silence_fill.on_frame((Instant::now() - started).as_millis() as u64);
                     let frame = Frame::from(frame);
                     let to = latch.target();
                     outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame).await;
                 }
                 // Frames go out as they come (the session paces them), so whatever was sent
-                // has played by the time a mark follows it, and there is nothing to clear.
+                // has played by the time a mark follows it, and there is nothing to clear. A
+                // mark ends a stretch of the agent's speech: silence fills in from here.
                 Some(LegCommand::Mark(name)) => {
+                    silence_fill.on_stretch_end();
                     let _ = leg.events.try_send(LegEvent::Mark(name));
                 }
                 // Keys not yet started are agent output like any other.

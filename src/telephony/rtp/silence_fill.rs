@@ -1,32 +1,56 @@
 //! Keeps the outbound RTP stream steady while the session sends nothing. The session sends
-//! the agent's speech only (a frame per 20 ms while it talks) and rests otherwise; an RTP peer,
-//! its NAT and a carrier's media timeout expect a packet every 20 ms all call long, so the
-//! bridge fills the quiet periods with silence on its own playout tick. Sans-IO: the bridge
-//! reports its ticks and the frames it sent.
+//! the agent's speech only, ends each stretch of it with a mark, and rests between; an RTP
+//! peer, its NAT and a carrier's media timeout expect a packet every 20 ms all call long, so
+//! between stretches the bridge sends silence on its own playout tick. Sans-IO: the bridge
+//! reports its ticks and what it sent, with the time in milliseconds.
 
-/// Frames the stream owes the clock: the bridge's ticks minus the frames it sent.
+/// Closer than this after the last packet, a tick sends nothing: that period has its packet.
+const MIN_SPACING_MS: u64 = 10;
+/// A stretch whose frames stopped this long without its mark (lost) is over.
+const SPEECH_LAPSE_MS: u64 = 60;
+/// How far the packet count may run ahead of or behind the ticks before it is forgiven.
+const MAX_DRIFT: i32 = 2;
+
 #[derive(Debug, Default)]
 pub struct SilenceFill {
+    /// Between the session's first frame of a stretch and its mark.
+    speaking: bool,
+    /// Ticks minus packets sent: a stretch that started between two ticks put a packet ahead,
+    /// and the silence after it waits a period so the RTP timestamps keep to the clock.
     owed: i32,
+    last_sent_ms: Option<u64>,
 }
 
 impl SilenceFill {
-    /// A 20 ms tick; `true` when a silence frame is to go out now: no frame came in the whole
-    /// period before this one. A session frame due at the same instant as the tick may come
-    /// just before or just after it, so one period of slack keeps silence out of speech.
-    pub fn on_tick(&mut self) -> bool {
-        self.owed += 1;
-        if self.owed < 2 {
-            return false;
+    /// A 20 ms tick at `now_ms`; `true` when a silence frame is to go out now.
+    pub fn on_tick(&mut self, now_ms: u64) -> bool {
+        self.owed = (self.owed + 1).min(MAX_DRIFT);
+        let since = self.last_sent_ms.map(|at| now_ms.saturating_sub(at));
+        if self.speaking && since.is_some_and(|s| s >= SPEECH_LAPSE_MS) {
+            self.speaking = false;
         }
-        self.owed -= 1;
-        true
+        !self.speaking && self.owed > 0 && since.is_none_or(|s| s >= MIN_SPACING_MS)
     }
 
-    /// The session's frame went out. A burst (a session catching up after a stall, or the
-    /// frame that starts speech at once) counts for one period ahead at most.
-    pub fn on_frame(&mut self) {
-        self.owed = (self.owed - 1).max(-1);
+    /// A frame of the session's went out.
+    pub fn on_frame(&mut self, now_ms: u64) {
+        self.speaking = true;
+        self.sent(now_ms);
+    }
+
+    /// The silence `on_tick` asked for went out.
+    pub fn on_silence(&mut self, now_ms: u64) {
+        self.sent(now_ms);
+    }
+
+    /// The session's stretch of speech ended (its mark): silence from the next tick on.
+    pub fn on_stretch_end(&mut self) {
+        self.speaking = false;
+    }
+
+    fn sent(&mut self, now_ms: u64) {
+        self.owed = (self.owed - 1).max(-MAX_DRIFT);
+        self.last_sent_ms = Some(now_ms);
     }
 }
 
@@ -34,64 +58,100 @@ impl SilenceFill {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_quiet_session_gets_one_silence_frame_per_tick_after_a_period_of_slack() {
+    /// Drives ticks at 0, 20, 40 … ms; `session(tick)` says whether the session's frame goes
+    /// out then, `Some(offset)` ms after the tick (negative: just before it), and `stretch_end`
+    /// whether its mark follows. Returns the send times of every packet.
+    fn run(ticks: u64, session: impl Fn(u64) -> Option<(i64, bool)>) -> Vec<u64> {
         let mut fill = SilenceFill::default();
-        assert!(!fill.on_tick(), "the first period may still bring a frame");
-        assert!((0..50).all(|_| fill.on_tick()));
-    }
-
-    #[test]
-    fn speech_on_the_tick_in_either_order_gets_no_silence_between_its_frames() {
-        let mut fill = SilenceFill::default();
-        for n in 0..200 {
-            // The session's frame and the tick share an instant; either may come first.
-            if n % 3 == 0 {
-                fill.on_frame();
-                assert!(!fill.on_tick(), "tick {n}");
-            } else {
-                assert!(!fill.on_tick(), "tick {n}");
-                fill.on_frame();
+        let mut sent = Vec::new();
+        for n in 0..ticks {
+            let tick = n * 20 + 100;
+            let frame = session(n);
+            let session_sends = |fill: &mut SilenceFill, sent: &mut Vec<u64>| {
+                if let Some((offset, end)) = frame {
+                    let at = tick.saturating_add_signed(offset);
+                    fill.on_frame(at);
+                    sent.push(at);
+                    if end {
+                        fill.on_stretch_end();
+                    }
+                }
+            };
+            if frame.is_some_and(|(offset, _)| offset < 0) {
+                session_sends(&mut fill, &mut sent);
+            }
+            if fill.on_tick(tick) {
+                fill.on_silence(tick);
+                sent.push(tick);
+            }
+            if frame.is_some_and(|(offset, _)| offset >= 0) {
+                session_sends(&mut fill, &mut sent);
             }
         }
+        sent
+    }
+
+    fn largest_gap(sent: &[u64]) -> u64 {
+        sent.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
     }
 
     #[test]
-    fn speech_after_silence_takes_over_without_a_doubled_frame() {
-        let mut fill = SilenceFill::default();
-        fill.on_tick();
-        assert!(fill.on_tick() && fill.on_tick(), "quiet: silence");
-        // Speech starts at once between ticks, then follows the grid.
-        fill.on_frame();
-        for _ in 0..50 {
-            fill.on_frame();
-            assert!(!fill.on_tick());
-        }
-        // The session rests again: silence once a whole period passed without a frame.
-        assert!(!fill.on_tick());
-        assert!(fill.on_tick());
+    fn a_quiet_session_gets_a_silence_frame_every_tick() {
+        let sent = run(100, |_| None);
+        assert_eq!(sent.len(), 100);
+        assert_eq!(largest_gap(&sent), 20);
     }
 
     #[test]
-    fn a_late_frame_is_covered_once_and_a_catch_up_burst_is_not_remembered() {
+    fn stretches_of_speech_and_silence_make_one_steady_stream_whichever_comes_first() {
+        for offset in [-2, 0, 3] {
+            // Speech on ticks 10..40 and 60..61, resuming 7 ms after a tick, then on the grid.
+            let sent = run(200, |n| match n {
+                10 => Some((7, false)),
+                11..40 => Some((offset, n == 39)),
+                60 => Some((7, true)),
+                _ => None,
+            });
+            // A stretch that starts between two ticks puts its first packet beside the
+            // period's silence, and the silence after the stretch skips a period for it.
+            assert!(largest_gap(&sent) <= 47, "offset {offset}: {sent:?}");
+            // One packet a period: the RTP timestamps stay with the clock.
+            assert!(
+                (199..=201).contains(&sent.len()),
+                "offset {offset}: {}",
+                sent.len()
+            );
+        }
+    }
+
+    #[test]
+    fn speech_whose_mark_is_lost_gives_way_to_silence() {
+        let sent = run(60, |n| (10..20).contains(&n).then_some((0, false)));
+        assert!(largest_gap(&sent) <= 80, "{sent:?}");
+        assert!(sent.len() >= 56);
+    }
+
+    #[test]
+    fn a_session_that_stalls_and_catches_up_is_not_filled_and_keeps_the_count() {
         let mut fill = SilenceFill::default();
-        for _ in 0..10 {
-            fill.on_frame();
-            fill.on_tick();
+        let mut sent = 0;
+        for n in 0..300u64 {
+            let tick = n * 20;
+            // Speaking throughout, but every tenth frame comes two periods late, with the
+            // next one right behind it.
+            if n % 10 != 5 {
+                fill.on_frame(tick);
+                sent += 1;
+                if n % 10 == 7 {
+                    fill.on_frame(tick + 1);
+                    sent += 1;
+                }
+            }
+            if fill.on_tick(tick) {
+                fill.on_silence(tick);
+                sent += 1;
+            }
         }
-        // The session stalls two periods, then bursts the three frames it owes.
-        assert!(!fill.on_tick());
-        assert!(fill.on_tick(), "a whole period without a frame is filled");
-        (0..3).for_each(|_| fill.on_frame());
-        // Steady again: neither silence nor a backlog that would hold silence back later.
-        for _ in 0..10 {
-            assert!(!fill.on_tick());
-            fill.on_frame();
-        }
-        assert!(!fill.on_tick() && !fill.on_tick());
-        assert!(
-            fill.on_tick(),
-            "silence by the third tick after the last frame"
-        );
+        assert_eq!(sent, 300);
     }
 }
