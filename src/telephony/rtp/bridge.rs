@@ -188,7 +188,7 @@ async fn bridge_loop(
                     let silence = Frame::silence(media::INTERNAL_RATE);
                     let to = latch.target();
                     outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, silence).await;
-                    silence_fill.on_silence(now);
+                    silence_fill.on_silence();
                 }
             }
             command = leg.commands.recv() => match command {

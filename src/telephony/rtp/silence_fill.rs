@@ -4,7 +4,8 @@
 //! between stretches the bridge sends silence on its own playout tick. Sans-IO: the bridge
 //! reports its ticks and what it sent, with the time in milliseconds.
 
-/// Closer than this after the last packet, a tick sends nothing: that period has its packet.
+/// Closer than this after the session's last frame, a tick sends nothing: that period has
+/// its packet. (Silence after silence keeps to the ticks, late ones included.)
 const MIN_SPACING_MS: u64 = 10;
 /// A stretch whose frames stopped this long without its mark (lost) is over.
 const SPEECH_LAPSE_MS: u64 = 60;
@@ -18,14 +19,14 @@ pub struct SilenceFill {
     /// Ticks minus packets sent: a stretch that started between two ticks put a packet ahead,
     /// and the silence after it waits a period so the RTP timestamps keep to the clock.
     owed: i32,
-    last_sent_ms: Option<u64>,
+    last_frame_ms: Option<u64>,
 }
 
 impl SilenceFill {
     /// A 20 ms tick at `now_ms`; `true` when a silence frame is to go out now.
     pub fn on_tick(&mut self, now_ms: u64) -> bool {
         self.owed = (self.owed + 1).min(MAX_DRIFT);
-        let since = self.last_sent_ms.map(|at| now_ms.saturating_sub(at));
+        let since = self.last_frame_ms.map(|at| now_ms.saturating_sub(at));
         if self.speaking && since.is_some_and(|s| s >= SPEECH_LAPSE_MS) {
             self.speaking = false;
         }
@@ -35,12 +36,13 @@ impl SilenceFill {
     /// A frame of the session's went out.
     pub fn on_frame(&mut self, now_ms: u64) {
         self.speaking = true;
-        self.sent(now_ms);
+        self.last_frame_ms = Some(now_ms);
+        self.sent();
     }
 
     /// The silence `on_tick` asked for went out.
-    pub fn on_silence(&mut self, now_ms: u64) {
-        self.sent(now_ms);
+    pub fn on_silence(&mut self) {
+        self.sent();
     }
 
     /// The session's stretch of speech ended (its mark): silence from the next tick on.
@@ -48,9 +50,8 @@ impl SilenceFill {
         self.speaking = false;
     }
 
-    fn sent(&mut self, now_ms: u64) {
+    fn sent(&mut self) {
         self.owed = (self.owed - 1).max(-MAX_DRIFT);
-        self.last_sent_ms = Some(now_ms);
     }
 }
 
@@ -81,7 +82,7 @@ mod tests {
                 session_sends(&mut fill, &mut sent);
             }
             if fill.on_tick(tick) {
-                fill.on_silence(tick);
+                fill.on_silence();
                 sent.push(tick);
             }
             if frame.is_some_and(|(offset, _)| offset >= 0) {
@@ -125,6 +126,21 @@ mod tests {
     }
 
     #[test]
+    fn silence_keeps_one_packet_a_tick_when_ticks_come_late_and_catch_up() {
+        let mut fill = SilenceFill::default();
+        let mut sent = 0;
+        for n in 0..100u64 {
+            // Every fifth tick 15 ms late, the next one on time right behind it.
+            let late = if n % 5 == 2 { 15 } else { 0 };
+            if fill.on_tick(n * 20 + late) {
+                fill.on_silence();
+                sent += 1;
+            }
+        }
+        assert_eq!(sent, 100);
+    }
+
+    #[test]
     fn speech_whose_mark_is_lost_gives_way_to_silence() {
         let sent = run(60, |n| (10..20).contains(&n).then_some((0, false)));
         assert!(largest_gap(&sent) <= 80, "{sent:?}");
@@ -148,7 +164,7 @@ mod tests {
                 }
             }
             if fill.on_tick(tick) {
-                fill.on_silence(tick);
+                fill.on_silence();
                 sent += 1;
             }
         }
