@@ -1,6 +1,7 @@
 //! The RTP ↔ `CallLeg` bridge of one SIP call: plays what the peer sends out of a jitter
 //! buffer as 16 kHz frames, one per 20 ms, and DTMF digits for the session, and packetizes
-//! the session's paced frames back.
+//! the session's paced frames back, filling the periods between its stretches of speech
+//! with silence (`SilenceFill`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
