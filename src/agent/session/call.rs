@@ -279,8 +279,8 @@ impl Call {
 
     /// Whether the call can skip its ticks: live, on a transport that needs no steady stream
     /// from the session (`LegInfo::continuous_audio`), with nothing to play and no screen
-    /// listening. Caller audio and the turn machine's deadlines
-    /// still wake it; the recording's agent side is silence meanwhile.
+    /// listening. Caller audio and the turn machine's deadlines still wake it; the
+    /// recording's agent side is silence meanwhile.
     fn can_rest(&self, leg: &CallLeg) -> bool {
         self.clock.is_live()
             && !leg.info.continuous_audio
