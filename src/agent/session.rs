@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use call::Call;
 use futures::FutureExt;
-use journal::TurnJournal;
+use journal::{Registration, TurnJournal};
 use tracing::Instrument;
 
 pub use drain::{ActiveCall, Drain, Phase};
@@ -134,7 +134,7 @@ pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRout
     let _active = services.drain.call_started();
     let commands = leg.commands.clone();
     let ran = match Call::start(&services, &leg, &route).await {
-        Ok(call) => run_started(&services, call, leg).await,
+        Ok((call, registration)) => run_started(&services, call, registration, leg).await,
         Err(e) => Err(e),
     };
     match ran {
@@ -168,13 +168,14 @@ pub async fn run_call(services: Arc<CallServices>, leg: CallLeg, route: CallRout
 /// Runs a started call, finishing it from its journal when its task panics.
 async fn run_started(
     services: &Arc<CallServices>,
-    mut call: Call,
+    call: Call,
+    registration: Registration,
     leg: CallLeg,
 ) -> Result<CallReport, SessionError> {
     let (call_id, started_at) = (call.id().to_string(), call.started_at());
     let commands = leg.commands.clone();
     let store = services.store.clone();
-    let (journal, writer) = TurnJournal::open(store, call_id.clone(), call.take_registration());
+    let (journal, writer) = TurnJournal::open(store, call_id.clone(), registration);
     let span = call.span();
     let run = AssertUnwindSafe(call.run(leg, journal).instrument(span))
         .catch_unwind()

@@ -63,19 +63,18 @@ pub(super) struct Call {
     screen: Option<MachineScreen>,
     /// Carries the call id into every log line of the call and of its providers' tasks.
     span: tracing::Span,
-    /// How the call's record is written, until `run_call` hands it to the journal.
-    registration: Option<Registration>,
     /// Live captions, for a transport that shows them (`CallLeg::captions`).
     captions: Option<mpsc::Sender<Caption>>,
 }
 
 impl Call {
-    /// Loads the agent, records the call as in progress and opens the providers.
+    /// Loads the agent and opens the providers; the call's record is for the journal to
+    /// write (`Registration`), beside the call rather than before it.
     pub(super) async fn start(
         services: &Arc<CallServices>,
         leg: &CallLeg,
         route: &CallRoute,
-    ) -> Result<Self, SessionError> {
+    ) -> Result<(Self, Registration), SessionError> {
         let store = &services.store;
         let agent = store
             .get_agent(&route.scope, &route.agent_id)
@@ -153,7 +152,7 @@ impl Call {
         let recorder = CallRecorder::open(&services.config, &call_id, &leg.info);
         tracing::info!(%call_id, agent = %agent.id, from = %leg.info.from, to = %leg.info.to,
             transport = leg.info.transport, "call started");
-        Ok(Call {
+        let call = Call {
             services: services.clone(),
             call_id,
             started_at,
@@ -175,9 +174,9 @@ impl Call {
             failures: FailureLog::default(),
             screen: MachineScreen::for_call(&route.machine_detection, &leg.info),
             span,
-            registration: Some(registration),
             captions: leg.captions.clone(),
-        })
+        };
+        Ok((call, registration))
     }
 
     pub(super) fn id(&self) -> &str {
@@ -190,11 +189,6 @@ impl Call {
 
     pub(super) fn started_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.started_at
-    }
-
-    /// How the call's record is to be written (once).
-    pub(super) fn take_registration(&mut self) -> Registration {
-        self.registration.take().unwrap_or(Registration::Existing)
     }
 
     /// Drives the call until the machine ends it, journaling its transcript as it grows,

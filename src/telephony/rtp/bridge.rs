@@ -11,7 +11,6 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use media::Frame;
 use media::dtmf::tones::KeySequence;
-use media::rtp::Packetizer;
 use media::rtp::rtcp::{self, SenderInfo};
 
 use super::dtmf::DtmfReceiver;
@@ -242,13 +241,7 @@ async fn bridge_loop(
                     {
                         codec = new_codec;
                         inbound = InboundAudio::new(new.codec.clock_rate());
-                        let old = &outbound.packetizer;
-                        outbound.packetizer = Packetizer::new(
-                            old.ssrc(),
-                            new.payload_type,
-                            old.sequence_number(),
-                            old.timestamp(),
-                        );
+                        outbound.switch_payload_type(new.payload_type);
                     }
                     *media = new;
                     last_rx = Instant::now();
@@ -279,12 +272,12 @@ async fn bridge_loop(
                 report_due.as_mut().reset(report_at);
                 let info = SenderInfo {
                     ntp_timestamp: ntp_now(),
-                    rtp_timestamp: outbound.packetizer.timestamp(),
+                    rtp_timestamp: outbound.timestamp(),
                     packet_count: outbound.packets,
                     octet_count: outbound.octets,
                 };
                 let block = stats.report_block();
-                if let Ok(len) = rtcp::write_sender_report(outbound.packetizer.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
+                if let Ok(len) = rtcp::write_sender_report(outbound.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
                     let remote = latch.target();
                     let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
                     let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;

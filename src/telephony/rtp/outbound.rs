@@ -12,7 +12,7 @@ use super::voice::{self, VoiceCodec};
 use crate::telephony::sip::sdp::NegotiatedMedia;
 
 pub struct OutboundStream {
-    pub packetizer: Packetizer,
+    packetizer: Packetizer,
     first_packet: bool,
     packet: [u8; HEADER_LEN + voice::MAX_PAYLOAD],
     payload: [u8; voice::MAX_PAYLOAD],
@@ -37,6 +37,27 @@ impl OutboundStream {
             packets: 0,
             octets: 0,
         }
+    }
+
+    /// The stream goes on in another payload type (a re-INVITE changed the codec): same
+    /// source, sequence and timestamp.
+    pub fn switch_payload_type(&mut self, payload_type: u8) {
+        let old = &self.packetizer;
+        self.packetizer = Packetizer::new(
+            old.ssrc(),
+            payload_type,
+            old.sequence_number(),
+            old.timestamp(),
+        );
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.packetizer.ssrc()
+    }
+
+    /// The RTP timestamp of the next packet.
+    pub fn timestamp(&self) -> u32 {
+        self.packetizer.timestamp()
     }
 
     /// Sends 20 ms of audio, or, while a key sounds, its telephone-event packet in its place.
