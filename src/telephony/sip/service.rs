@@ -192,6 +192,27 @@ enum Command {
     },
 }
 
+/// Binds UDP and TCP on one port. With port 0 the port UDP picks may be taken for TCP
+/// (by another listener or an outgoing connection's ephemeral port), so a few fresh
+/// picks are tried before giving up; a named port is bound once.
+async fn bind_udp_and_tcp(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    const PICKS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        let udp = UdpSocket::bind(listen).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                attempt += 1;
+                if attempt == PICKS {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A running SIP service. Dropping it stops the listener (calls in progress end).
 pub struct SipService {
     local_addr: SocketAddr,
@@ -209,9 +230,8 @@ impl Drop for SipService {
 impl SipService {
     /// Binds UDP and TCP on `settings.listen` (port 0 picks a free port for both).
     pub async fn start(settings: SipSettings, handler: Arc<dyn CallHandler>) -> io::Result<Self> {
-        let udp = UdpSocket::bind(settings.listen).await?;
+        let (udp, tcp) = bind_udp_and_tcp(settings.listen).await?;
         let local = udp.local_addr()?;
-        let tcp = TcpListener::bind(local).await?;
         let advertised = SocketAddr::new(settings.public_ip.unwrap_or(local.ip()), local.port());
         let digest = (!settings.users.is_empty()).then(|| {
             DigestVerifier::new(
@@ -762,6 +782,17 @@ async fn serve_stream(
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[tokio::test]
+    async fn udp_and_tcp_share_a_port_and_a_named_port_taken_for_tcp_is_refused() {
+        let (udp, tcp) = bind_udp_and_tcp("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = bind_udp_and_tcp(taken.local_addr().unwrap()).await;
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+    }
 
     #[test]
     fn settings_come_from_the_environment() {
