@@ -8,7 +8,7 @@ pub mod latch;
 pub mod outbound;
 pub mod playout;
 pub mod ports;
-pub mod silence_fill;
+pub mod send_queue;
 pub mod stats;
 pub mod voice;
 

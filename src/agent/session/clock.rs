@@ -160,3 +160,89 @@ impl Clock {
         *woke_at = Some(at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME_MS: u64 = TICK.as_millis() as u64;
+
+    fn live() -> Clock {
+        Clock::new(Pacing::RealTime)
+    }
+
+    /// Call time the clock's `next` returned at, with what woke it.
+    async fn next(clock: &mut Clock, resting: bool, deadline: Option<u64>) -> (u64, bool) {
+        let wake = clock.next(false, resting, deadline).await;
+        let at = clock.now();
+        match wake {
+            Wake::Tick { after_rest } => (at, after_rest),
+            Wake::Deadline => (at, false),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_call_ticks_every_frame_on_the_grid() {
+        let mut clock = live();
+        let (first, _) = next(&mut clock, false, None).await;
+        assert!(first <= FRAME_MS);
+        for n in 1..50 {
+            let (at, after_rest) = next(&mut clock, false, None).await;
+            assert_eq!(at, first + n * FRAME_MS);
+            assert!(!after_rest);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resting_call_sleeps_until_its_deadline_and_speech_after_it_starts_at_once() {
+        let mut clock = live();
+        let (first, _) = next(&mut clock, false, None).await;
+        // No ticks while resting: the first wake is the deadline itself.
+        let (woke, _) = next(&mut clock, true, Some(5_000)).await;
+        assert_eq!(woke, 5_000);
+        // Speech to play: the first frame goes now, the next on the grid again.
+        let (resumed, after_rest) = next(&mut clock, false, None).await;
+        assert_eq!((resumed, after_rest), (5_000, true));
+        let (tick, after_rest) = next(&mut clock, false, None).await;
+        assert!(!after_rest);
+        assert!(tick > resumed && tick <= resumed + FRAME_MS);
+        assert_eq!((tick - first) % FRAME_MS, 0, "back on the grid");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_that_does_not_move_wakes_the_call_a_frame_later_not_at_once() {
+        let mut clock = live();
+        let (woke, _) = next(&mut clock, true, Some(300)).await;
+        assert_eq!(woke, 300);
+        // The turn machine has not acted on it yet: the same deadline again.
+        let (again, _) = next(&mut clock, true, Some(300)).await;
+        assert_eq!(again, 300 + FRAME_MS);
+        // A later deadline is slept to exactly.
+        let (later, _) = next(&mut clock, true, Some(1_000)).await;
+        assert_eq!(later, 1_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resting_call_without_a_deadline_waits_for_the_caller() {
+        let mut clock = live();
+        let woke =
+            tokio::time::timeout(Duration::from_secs(3_600), clock.next(false, true, None)).await;
+        assert!(woke.is_err(), "only caller audio wakes it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_call_catches_up_its_ticks_without_running_ahead() {
+        let mut clock = live();
+        let (first, _) = next(&mut clock, false, None).await;
+        // The task was held up for five frames.
+        tokio::time::advance(Duration::from_millis(5 * FRAME_MS)).await;
+        let mut ticks = 0;
+        while clock.now() <= first + 5 * FRAME_MS {
+            let _ = next(&mut clock, false, None).await;
+            ticks += 1;
+        }
+        // The five missed ticks come at once, the sixth on time: one a frame of call time.
+        assert_eq!(ticks, 6);
+        assert_eq!(clock.now(), first + 6 * FRAME_MS);
+    }
+}

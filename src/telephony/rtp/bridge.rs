@@ -1,13 +1,13 @@
 //! The RTP ↔ `CallLeg` bridge of one SIP call: plays what the peer sends out of a jitter
 //! buffer as 16 kHz frames, one per 20 ms, and DTMF digits for the session, and packetizes
-//! the session's paced frames back, filling the periods between its stretches of speech
-//! with silence (`SilenceFill`).
+//! the session's frames back on the bridge's own tick, with silence between the session's
+//! stretches of speech (`SendQueue`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use media::Frame;
 use media::dtmf::tones::KeySequence;
@@ -19,7 +19,7 @@ use super::latch::{Latch, Verdict};
 use super::outbound::OutboundStream;
 use super::playout::InboundAudio;
 use super::ports::RtpSocket;
-use super::silence_fill::SilenceFill;
+use super::send_queue::{Outgoing, SendQueue};
 use super::stats::{ReceiveStats, ntp_now};
 use super::voice::VoiceCodec;
 use crate::telephony::frame_grid;
@@ -101,6 +101,13 @@ fn sending(direction: MediaDirection) -> bool {
     )
 }
 
+/// Marks of frames that will not be sent (dropped): reported at once, in order.
+fn report_marks(leg: &LegEnd, names: impl Iterator<Item = String>) {
+    for name in names {
+        let _ = leg.events.try_send(LegEvent::Mark(name));
+    }
+}
+
 async fn bridge_loop(
     socket: &RtpSocket,
     media: &mut NegotiatedMedia,
@@ -121,12 +128,16 @@ async fn bridge_loop(
     let mut dtmf = DtmfReceiver::default();
     let mut keys_out = DtmfOut::default();
     let mut outbound = OutboundStream::new(media.payload_type);
-    let mut silence_fill = SilenceFill::default();
+    let mut send_queue = SendQueue::default();
     let mut recv_buf = [0u8; 2048];
     let mut rtcp_buf = [0u8; 128];
     let mut inbound = InboundAudio::new(media.codec.clock_rate());
     // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
-    let mut playout = interval(frame_grid::FRAME_PERIOD);
+    let offset = frame_grid::sender_offset();
+    let mut playout = interval_at(
+        frame_grid::next_tick_at(Instant::now(), offset),
+        frame_grid::FRAME_PERIOD,
+    );
     playout.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut last_rx = started;
@@ -164,7 +175,7 @@ async fn bridge_loop(
                     if !inbound.is_playing() {
                         // The first packet starts playout: ticks from now, not a burst of
                         // the ones missed since the call began.
-                        playout.reset_at(frame_grid::next_tick(Instant::now()));
+                        playout.reset_at(frame_grid::next_tick_at(Instant::now(), offset));
                     }
                     inbound.insert(arrival, packet.ssrc, packet.sequence_number, packet.timestamp, body);
                 } else if Some(packet.payload_type) == media.dtmf.map(|e| e.payload_type)
@@ -184,11 +195,20 @@ async fn bridge_loop(
                 {
                     dropped_frames += 1;
                 }
-                if sending(media.direction) && silence_fill.on_tick(now) {
-                    let silence = Frame::silence(media::INTERNAL_RATE);
-                    let to = latch.target();
-                    outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, silence).await;
-                    silence_fill.on_silence();
+                if sending(media.direction) {
+                    send_queue.start_tick(now);
+                    while let Some(out) = send_queue.next() {
+                        let frame = match out {
+                            Outgoing::Frame(frame) => Frame::from(frame),
+                            Outgoing::Silence => Frame::silence(media::INTERNAL_RATE),
+                            Outgoing::Mark(name) => {
+                                let _ = leg.events.try_send(LegEvent::Mark(name));
+                                continue;
+                            }
+                        };
+                        let to = latch.target();
+                        outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame).await;
+                    }
                 }
             }
             command = leg.commands.recv() => match command {
@@ -200,20 +220,20 @@ async fn bridge_loop(
                         }
                         continue;
                     }
-                    silence_fill.on_frame((Instant::now() - started).as_millis() as u64);
-                    let frame = Frame::from(frame);
-                    let to = latch.target();
-                    outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame).await;
+                    send_queue.push_frame(frame, (Instant::now() - started).as_millis() as u64);
                 }
-                // Frames go out as they come (the session paces them), so whatever was sent
-                // has played by the time a mark follows it, and there is nothing to clear. A
-                // mark ends a stretch of the agent's speech: silence fills in from here.
+                // A mark ends a stretch of the agent's speech: it is reported once the frames
+                // before it are sent (a peer plays what it gets at once), and silence follows.
                 Some(LegCommand::Mark(name)) => {
-                    silence_fill.on_stretch_end();
-                    let _ = leg.events.try_send(LegEvent::Mark(name));
+                    if let Some(name) = send_queue.push_mark(name) {
+                        let _ = leg.events.try_send(LegEvent::Mark(name));
+                    }
                 }
-                // Keys not yet started are agent output like any other.
-                Some(LegCommand::Clear) => keys_out.clear(),
+                // Frames not yet sent and keys not yet started are agent output like any other.
+                Some(LegCommand::Clear) => {
+                    keys_out.clear();
+                    report_marks(leg, send_queue.clear());
+                }
                 Some(LegCommand::SendDtmf(digits)) => {
                     let queued = KeySequence::parse(&digits)
                         .map_err(|e| e.to_string())
@@ -244,6 +264,9 @@ async fn bridge_loop(
                         outbound.switch_payload_type(new.payload_type);
                     }
                     *media = new;
+                    if !sending(media.direction) {
+                        report_marks(leg, send_queue.clear());
+                    }
                     last_rx = Instant::now();
                 }
                 Some(BridgeControl::Stop(reason)) => {
