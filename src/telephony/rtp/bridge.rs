@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
-use media::Frame;
 use media::dtmf::tones::KeySequence;
 use media::rtp::rtcp::{self, SenderInfo};
 
@@ -19,7 +18,7 @@ use super::latch::{Latch, Verdict};
 use super::outbound::OutboundStream;
 use super::playout::InboundAudio;
 use super::ports::RtpSocket;
-use super::send_queue::{Outgoing, SendQueue};
+use super::send_queue::SendQueue;
 use super::stats::{ReceiveStats, ntp_now};
 use super::voice::VoiceCodec;
 use crate::telephony::frame_grid;
@@ -101,7 +100,7 @@ fn sending(direction: MediaDirection) -> bool {
     )
 }
 
-/// Marks of frames that will not be sent (dropped): reported at once, in order.
+/// Marks whose frames have gone out (or were dropped), in order.
 fn report_marks(leg: &LegEnd, names: impl Iterator<Item = String>) {
     for name in names {
         let _ = leg.events.try_send(LegEvent::Mark(name));
@@ -197,17 +196,11 @@ async fn bridge_loop(
                 }
                 if sending(media.direction) {
                     send_queue.start_tick(now);
-                    while let Some(out) = send_queue.next() {
-                        let frame = match out {
-                            Outgoing::Frame(frame) => Frame::from(frame),
-                            Outgoing::Silence => Frame::silence(media::INTERNAL_RATE),
-                            Outgoing::Mark(name) => {
-                                let _ = leg.events.try_send(LegEvent::Mark(name));
-                                continue;
-                            }
-                        };
+                    report_marks(leg, send_queue.due_marks());
+                    while let Some(frame) = send_queue.pop_frame() {
                         let to = latch.target();
-                        outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame).await;
+                        outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame.into()).await;
+                        report_marks(leg, send_queue.due_marks());
                     }
                 }
             }
@@ -225,14 +218,14 @@ async fn bridge_loop(
                 // A mark ends a stretch of the agent's speech: it is reported once the frames
                 // before it are sent (a peer plays what it gets at once), and silence follows.
                 Some(LegCommand::Mark(name)) => {
-                    if let Some(name) = send_queue.push_mark(name) {
-                        let _ = leg.events.try_send(LegEvent::Mark(name));
-                    }
+                    send_queue.push_mark(name);
+                    report_marks(leg, send_queue.due_marks());
                 }
                 // Frames not yet sent and keys not yet started are agent output like any other.
                 Some(LegCommand::Clear) => {
                     keys_out.clear();
-                    report_marks(leg, send_queue.clear());
+                    send_queue.clear();
+                    report_marks(leg, send_queue.due_marks());
                 }
                 Some(LegCommand::SendDtmf(digits)) => {
                     let queued = KeySequence::parse(&digits)
@@ -265,7 +258,8 @@ async fn bridge_loop(
                     }
                     *media = new;
                     if !sending(media.direction) {
-                        report_marks(leg, send_queue.clear());
+                        send_queue.clear();
+                    report_marks(leg, send_queue.due_marks());
                     }
                     last_rx = Instant::now();
                 }

@@ -9,32 +9,19 @@
 
 use std::collections::VecDeque;
 
-use media::InternalFrame;
+use media::{INTERNAL_RATE, InternalFrame};
 
 /// A stretch whose frames stopped this long without its mark (lost) is over.
 const SPEECH_LAPSE_MS: u64 = 60;
 /// A backlog this deep (the session caught up after a stall) drains two frames a tick.
 const CATCH_UP_BACKLOG: usize = 2;
 
-enum Queued {
-    Frame(InternalFrame),
-    Mark(String),
-}
-
-/// One thing for the bridge to do on a tick, in order.
-pub enum Outgoing {
-    /// The session's next frame.
-    Frame(InternalFrame),
-    /// A silence frame: the agent is quiet.
-    Silence,
-    /// The frames before this mark have gone out: report it to the session.
-    Mark(String),
-}
-
 #[derive(Default)]
 pub struct SendQueue {
-    queue: VecDeque<Queued>,
-    frames: usize,
+    frames: VecDeque<InternalFrame>,
+    /// Marks, each with the count of frames taken (sent or dropped) that it waits for.
+    marks: VecDeque<(u64, String)>,
+    taken: u64,
     /// Between a stretch's first frame and its mark.
     speaking: bool,
     last_frame_ms: u64,
@@ -47,42 +34,50 @@ pub struct SendQueue {
 impl SendQueue {
     /// A frame of the session's, to go out on a coming tick.
     pub fn push_frame(&mut self, frame: InternalFrame, now_ms: u64) {
-        self.queue.push_back(Queued::Frame(frame));
-        self.frames += 1;
+        self.frames.push_back(frame);
         self.speaking = true;
         self.last_frame_ms = now_ms;
     }
 
-    /// A mark of the session's. Returned when nothing waits before it: report it now.
-    pub fn push_mark(&mut self, name: String) -> Option<String> {
-        if self.queue.is_empty() {
-            self.speaking = false;
-            return Some(name);
-        }
-        self.queue.push_back(Queued::Mark(name));
-        None
+    /// A mark of the session's: due (`due_marks`) once the frames before it have gone out.
+    pub fn push_mark(&mut self, name: String) {
+        let after = self.taken + self.frames.len() as u64;
+        self.marks.push_back((after, name));
     }
 
-    /// Barge-in (or the call went on hold): the frames not yet sent are dropped and the
-    /// marks queued among them are handed back, to report at once.
-    pub fn clear(&mut self) -> impl Iterator<Item = String> + '_ {
-        self.frames = 0;
-        self.speaking = false;
-        self.queue.drain(..).filter_map(|item| match item {
-            Queued::Mark(name) => Some(name),
-            Queued::Frame(_) => None,
+    /// Marks whose frames have gone out (or were dropped), in order: report them now.
+    pub fn due_marks(&mut self) -> impl Iterator<Item = String> + '_ {
+        std::iter::from_fn(|| {
+            let (after, _) = self.marks.front()?;
+            if *after > self.taken {
+                return None;
+            }
+            if self.frames.is_empty() {
+                // The stretch is over: silence from the next tick on.
+                self.speaking = false;
+            }
+            self.marks.pop_front().map(|(_, name)| name)
         })
     }
 
-    /// A tick at `now_ms` begins: take what it sends with `next` until that returns `None`.
+    /// Barge-in (or the call went on hold): the frames not yet sent are dropped, and the
+    /// marks among them fall due.
+    pub fn clear(&mut self) {
+        self.taken += self.frames.len() as u64;
+        self.frames.clear();
+        self.speaking = false;
+    }
+
+    /// A tick at `now_ms` begins: send what `pop_frame` gives (with the marks that fall
+    /// due after each) until it gives nothing.
     pub fn start_tick(&mut self, now_ms: u64) {
         if self.speaking
-            && self.frames == 0
+            && self.frames.is_empty()
             && now_ms.saturating_sub(self.last_frame_ms) >= SPEECH_LAPSE_MS
         {
             self.speaking = false;
         }
-        self.allowance = if self.frames >= CATCH_UP_BACKLOG {
+        self.allowance = if self.frames.len() >= CATCH_UP_BACKLOG {
             2
         } else {
             1
@@ -90,36 +85,23 @@ impl SendQueue {
         self.sent = false;
     }
 
-    /// The tick's next packet or mark. Marks go as soon as the frames before them have;
-    /// a tick of a quiet agent sends one silence frame; a stretch whose next frame is late
-    /// sends nothing (the frame follows on the next tick; silence would delay the rest).
-    pub fn next(&mut self) -> Option<Outgoing> {
-        match self.queue.front() {
-            Some(Queued::Mark(_)) => {
-                let Some(Queued::Mark(name)) = self.queue.pop_front() else {
-                    unreachable!("the front is a mark")
-                };
-                if self.frames == 0 {
-                    self.speaking = false;
-                }
-                Some(Outgoing::Mark(name))
-            }
-            Some(Queued::Frame(_)) if self.allowance > 0 => {
-                let Some(Queued::Frame(frame)) = self.queue.pop_front() else {
-                    unreachable!("the front is a frame")
-                };
-                self.frames -= 1;
-                self.allowance -= 1;
-                self.sent = true;
-                Some(Outgoing::Frame(frame))
-            }
-            Some(Queued::Frame(_)) => None,
-            None if !self.sent && !self.speaking => {
-                self.sent = true;
-                Some(Outgoing::Silence)
-            }
-            None => None,
+    /// The tick's next frame: the session's, or one of silence when the agent is quiet. A
+    /// stretch whose next frame is late sends nothing (the frame follows on the next tick;
+    /// silence in its place would delay the rest of the stretch).
+    pub fn pop_frame(&mut self) -> Option<InternalFrame> {
+        if self.allowance > 0
+            && let Some(frame) = self.frames.pop_front()
+        {
+            self.taken += 1;
+            self.allowance -= 1;
+            self.sent = true;
+            return Some(frame);
         }
+        if self.sent || self.speaking || !self.frames.is_empty() {
+            return None;
+        }
+        self.sent = true;
+        Some(InternalFrame::silence(INTERNAL_RATE))
     }
 }
 
@@ -133,16 +115,21 @@ mod tests {
         frame
     }
 
-    /// What a tick at `now` sends: frames by their marker sample, silence as 0, marks by name.
+    /// What a tick at `now` sends, as the bridge takes it: frames by their marker sample
+    /// (silence is 0), and marks by name as they fall due.
     fn tick(queue: &mut SendQueue, now: u64) -> Vec<String> {
         queue.start_tick(now);
-        std::iter::from_fn(|| queue.next())
-            .map(|out| match out {
-                Outgoing::Frame(f) => f.samples()[0].to_string(),
-                Outgoing::Silence => "0".into(),
-                Outgoing::Mark(name) => name,
-            })
-            .collect()
+        let mut sent: Vec<String> = queue.due_marks().collect();
+        while let Some(frame) = queue.pop_frame() {
+            sent.push(frame.samples()[0].to_string());
+            sent.extend(queue.due_marks());
+        }
+        sent
+    }
+
+    fn mark(queue: &mut SendQueue, name: &str) -> Vec<String> {
+        queue.push_mark(name.into());
+        queue.due_marks().collect()
     }
 
     #[test]
@@ -161,7 +148,7 @@ mod tests {
         for n in 1..=3 {
             queue.push_frame(frame(n as i16), n * 20 - 10);
             if n == 3 {
-                assert_eq!(queue.push_mark("end".into()), None);
+                assert!(mark(&mut queue, "end").is_empty());
             }
             let sent = tick(&mut queue, n * 20);
             assert_eq!(sent[0], n.to_string());
@@ -206,20 +193,21 @@ mod tests {
     #[test]
     fn a_mark_with_nothing_before_it_is_reported_at_once() {
         let mut queue = SendQueue::default();
-        assert_eq!(queue.push_mark("m".into()).as_deref(), Some("m"));
+        assert_eq!(mark(&mut queue, "m"), ["m"]);
         queue.push_frame(frame(1), 0);
         assert_eq!(tick(&mut queue, 10), ["1"]);
-        assert_eq!(queue.push_mark("n".into()).as_deref(), Some("n"));
+        assert_eq!(mark(&mut queue, "n"), ["n"]);
     }
 
     #[test]
     fn clear_drops_the_frames_and_hands_back_their_marks() {
         let mut queue = SendQueue::default();
         queue.push_frame(frame(1), 0);
-        assert_eq!(queue.push_mark("a".into()), None);
+        assert!(mark(&mut queue, "a").is_empty());
         queue.push_frame(frame(2), 0);
-        assert_eq!(queue.push_mark("b".into()), None);
-        assert_eq!(queue.clear().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(mark(&mut queue, "b").is_empty());
+        queue.clear();
+        assert_eq!(queue.due_marks().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(tick(&mut queue, 10), ["0"]);
     }
 
@@ -232,7 +220,7 @@ mod tests {
             if (100..400).contains(&n) {
                 queue.push_frame(frame(1), n * 20 - 1 - n % 19);
                 if n == 399 {
-                    let _ = queue.push_mark("end".into());
+                    assert!(mark(&mut queue, "end").is_empty());
                 }
             }
             let sent = tick(&mut queue, n * 20);
