@@ -4,6 +4,8 @@
 # heard its greeting, the engine's CPU ticks (/proc/PID/stat) are read over MEASURE_SECS and
 # printed as cores and % of a core per call, with the load client's cores beside them.
 # PERF=1 records a perf profile of the engine over that window instead (/tmp/perf.data).
+# AUDIO=WAV has the callers play an 8 kHz WAV (looped) instead of digital line silence, e.g.
+# faint noise: sox -n -r 8000 -b 16 -c 1 noise.wav synth 10 pinknoise vol 0.005
 # Usage: bench/established_cost.sh BIN_DIR twilio|sip CALLS SECONDS [RATE]
 #   e.g. bench/established_cost.sh target/release twilio 200 40 50
 set -euo pipefail
@@ -19,11 +21,14 @@ key=$(new_key)
 start_serve "$key"
 create_agent "$key" +14155550100 >/dev/null
 warm_up
-common=(--to +14155550100 --calls "$calls" --rate "$rate" --seconds "$seconds" --server-pid "$pid")
+common=(--to +14155550100 --calls "$calls" --rate "$rate" --seconds "$seconds" --server-pid "$pid"
+  ${AUDIO:+--audio "$AUDIO"})
+quiet=(--silent)
+[ -n "${AUDIO:-}" ] && quiet=()
 if [ "$kind" = sip ]; then
   "$bin/sip-load" --target "$sip" "${common[@]}" >"$work/load.out" 2>&1 &
 else
-  "$bin/twilio-load" --url "ws://$http/carrier/twilio/stream" --silent "${common[@]}" >"$work/load.out" 2>&1 &
+  "$bin/twilio-load" --url "ws://$http/carrier/twilio/stream" "${quiet[@]}" "${common[@]}" >"$work/load.out" 2>&1 &
 fi
 load=$!
 # Every call is up after CALLS/RATE s; its greeting (about 4 s) has played some seconds later.

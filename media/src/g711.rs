@@ -266,6 +266,15 @@ mod tests {
     }
 
     #[test]
+    fn zero_encodes_to_the_silence_code() {
+        for law in [Law::MuLaw, Law::ALaw] {
+            let mut code = [0u8; 4];
+            law.encode(&[0; 4], &mut code).unwrap();
+            assert_eq!(code, [law.silence(); 4], "{law:?}");
+        }
+    }
+
+    #[test]
     fn mismatched_lengths_are_an_error() {
         let mut out = [0u8; 3];
         assert_eq!(

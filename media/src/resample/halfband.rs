@@ -41,6 +41,9 @@ pub(super) struct HalfBand {
     /// Down only: the even-numbered inputs, which meet the centre tap; the last `K`, then
     /// this call's.
     even: [f32; K + MAX_HALF],
+    /// The history is all zeros, so silence in is silence out without filtering: the agent
+    /// is quiet much of a call, and its silence is digital.
+    quiet: bool,
 }
 
 impl HalfBand {
@@ -56,6 +59,7 @@ impl HalfBand {
             pairs: side.map(|h| (h * gain) as f32),
             seq: [0.0; SPAN + MAX_HALF],
             even: [0.0; K + MAX_HALF],
+            quiet: true,
         }
     }
 
@@ -71,6 +75,13 @@ impl HalfBand {
     /// Resamples `input` into `output`, which must be twice (up) or half (down) as long;
     /// at most 20 ms at 8 kHz on the 8 kHz side.
     pub(super) fn process(&mut self, input: &[i16], output: &mut [i16]) {
+        let silent = input.iter().all(|&s| s == 0);
+        if silent && self.quiet {
+            output.fill(0);
+            return;
+        }
+        // Zeros reaching past the filter's span leave nothing else in the history.
+        self.quiet = silent && input.len().min(output.len()) >= SPAN;
         let mut acc = [0.0f32; MAX_HALF];
         match self.direction {
             Direction::Up => {
@@ -116,6 +127,7 @@ impl HalfBand {
     pub(super) fn reset(&mut self) {
         self.seq.fill(0.0);
         self.even.fill(0.0);
+        self.quiet = true;
     }
 }
 
@@ -208,6 +220,23 @@ mod tests {
             for chunk in [2, 98, most - 2] {
                 assert_eq!(run(direction, &input, chunk), whole, "chunks of {chunk}");
             }
+        }
+    }
+
+    #[test]
+    fn silence_skips_the_filter_without_changing_the_output() {
+        // Speech, a pause, speech: whole frames take the shortcut once a pause's first frame
+        // has flushed the history; two samples at a time never do.
+        let mut input = noise(3_200);
+        input.extend([0; 3_200]);
+        input.extend(noise(1_600));
+        input.extend([0; 1_600]);
+        for direction in [Direction::Up, Direction::Down] {
+            let frame = match direction {
+                Direction::Up => MAX_HALF,
+                Direction::Down => 2 * MAX_HALF,
+            };
+            assert_eq!(run(direction, &input, frame), run(direction, &input, 2));
         }
     }
 

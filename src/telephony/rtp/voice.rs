@@ -172,7 +172,13 @@ impl VoiceCodec {
         let wire_frame = self.to_wire.process(frame)?;
         match &mut self.wire {
             Wire::G711 { law, .. } => {
-                let _ = law.encode(wire_frame.samples(), &mut out[..G711_FRAME]);
+                let payload = &mut out[..G711_FRAME];
+                // The bridge's silence between the agent's stretches: one code, no encoding.
+                if wire_frame.samples().iter().all(|&s| s == 0) {
+                    payload.fill(law.silence());
+                } else {
+                    let _ = law.encode(wire_frame.samples(), payload);
+                }
                 Ok(G711_FRAME)
             }
             Wire::Opus { encoder, .. } => Ok(encoder.encode(&wire_frame, out)?),
