@@ -25,6 +25,8 @@ pub mod rtp;
 pub mod tone;
 /// Voice activity detection with speech start/end events.
 pub mod vad;
+/// The recorder's streaming stereo WAV writer.
+mod wav_out;
 /// Fixing the header of a WAV file whose writer was killed.
 pub mod wav_repair;
 

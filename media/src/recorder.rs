@@ -7,12 +7,13 @@
 //! leaves a file that plays up to about the last second.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
 use thiserror::Error;
 
 use crate::frame::{Frame, INTERNAL_RATE};
+use crate::wav_out::StereoWav;
 
 /// How long audio waits for the other side before it is written (covers jitter buffering).
 pub const HOLD_MS: u64 = 500;
@@ -28,7 +29,7 @@ const WINDOW: usize = (WINDOW_MS * SAMPLES_PER_MS) as usize;
 #[derive(Debug, Error)]
 pub enum RecorderError {
     #[error("recording write failed: {0}")]
-    Wav(#[from] hound::Error),
+    Io(#[from] io::Error),
     #[error("frame is at {0} Hz; recordings take 16 kHz frames")]
     WrongRate(u32),
 }
@@ -53,7 +54,7 @@ pub struct RecordingSummary {
 
 /// Writes a call's two sides into one stereo WAV as it goes.
 pub struct StereoRecorder<W: Write + Seek> {
-    wav: hound::WavWriter<W>,
+    wav: StereoWav<W>,
     // Interleaved L/R ring covering [written, written + WINDOW) in samples per channel.
     window: Box<[[i16; 2]]>,
     written: u64,
@@ -66,25 +67,22 @@ pub struct StereoRecorder<W: Write + Seek> {
 impl StereoRecorder<BufWriter<File>> {
     /// Creates (or truncates) the WAV file at `path`.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, RecorderError> {
-        Ok(Self::with_writer(hound::WavWriter::create(path, spec())?))
+        let file = BufWriter::new(File::create(path)?);
+        Self::new(file)
     }
 }
 
 impl<W: Write + Seek> StereoRecorder<W> {
     /// Records into any seekable writer.
     pub fn new(writer: W) -> Result<Self, RecorderError> {
-        Ok(Self::with_writer(hound::WavWriter::new(writer, spec())?))
-    }
-
-    fn with_writer(wav: hound::WavWriter<W>) -> Self {
-        StereoRecorder {
-            wav,
+        Ok(StereoRecorder {
+            wav: StereoWav::new(writer, INTERNAL_RATE)?,
             window: vec![[0; 2]; WINDOW].into_boxed_slice(),
             written: 0,
             end: 0,
             last_checkpoint: 0,
             late_frames: 0,
-        }
+        })
     }
 
     /// Places a 16 kHz frame for `channel` starting at `at_ms` of media time.
@@ -143,7 +141,7 @@ impl<W: Write + Seek> StereoRecorder<W> {
             duration_ms: self.written / SAMPLES_PER_MS,
             late_frames: self.late_frames,
         };
-        self.wav.finalize()?;
+        self.wav.finish()?;
         Ok(summary)
     }
 
@@ -152,29 +150,16 @@ impl<W: Write + Seek> StereoRecorder<W> {
             // Write in runs that do not wrap, clearing each slot for its next lap.
             let pos = (self.written % WINDOW as u64) as usize;
             let run = ((until - self.written) as usize).min(WINDOW - pos);
-            let mut writer = self.wav.get_i16_writer(run as u32 * 2);
-            for slot in &mut self.window[pos..pos + run] {
-                writer.write_sample(slot[0]);
-                writer.write_sample(slot[1]);
-                *slot = [0; 2];
-            }
-            writer.flush()?;
+            let slots = &mut self.window[pos..pos + run];
+            self.wav.write(slots)?;
+            slots.fill([0; 2]);
             self.written += run as u64;
         }
         if self.written - self.last_checkpoint >= CHECKPOINT_SAMPLES {
-            self.wav.flush()?;
+            self.wav.checkpoint()?;
             self.last_checkpoint = self.written;
         }
         Ok(())
-    }
-}
-
-fn spec() -> hound::WavSpec {
-    hound::WavSpec {
-        channels: 2,
-        sample_rate: INTERNAL_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
     }
 }
 
@@ -188,7 +173,15 @@ mod tests {
     }
 
     fn read(reader: hound::WavReader<impl std::io::Read>) -> Vec<[i16; 2]> {
-        assert_eq!(reader.spec(), spec());
+        assert_eq!(
+            reader.spec(),
+            hound::WavSpec {
+                channels: 2,
+                sample_rate: INTERNAL_RATE,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            }
+        );
         let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap()).collect();
         samples.chunks_exact(2).map(|c| [c[0], c[1]]).collect()
     }
