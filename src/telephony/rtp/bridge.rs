@@ -139,6 +139,8 @@ async fn bridge_loop(
     );
     playout.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
+    // The bridge's timeline (jitter buffer, send queue): milliseconds since it started.
+    let ms_since_start = |at: Instant| (at - started).as_millis() as u64;
     let mut last_rx = started;
     let mut stats = ReceiveStats::default();
     let mut report_at = started + RTCP_INTERVAL;
@@ -168,7 +170,7 @@ async fn bridge_loop(
                 last_rx = Instant::now();
                 let Ok(packet) = media::rtp::parse(&recv_buf[..n]) else { continue };
                 let body = packet.payload;
-                let arrival = (last_rx - started).as_millis() as u64;
+                let arrival = ms_since_start(last_rx);
                 stats.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, arrival);
                 if packet.payload_type == media.payload_type {
                     if !inbound.is_playing() {
@@ -184,7 +186,7 @@ async fn bridge_loop(
                 }
             }
             _ = playout.tick(), if inbound.is_playing() || sending(media.direction) => {
-                let now = (Instant::now() - started).as_millis() as u64;
+                let now = ms_since_start(Instant::now());
                 // A decoder failure loses this tick's audio, not the call.
                 if inbound.is_playing()
                     && let Ok(Some(frame)) = inbound.tick(now, &mut codec)
@@ -213,7 +215,7 @@ async fn bridge_loop(
                         }
                         continue;
                     }
-                    send_queue.push_frame(frame, (Instant::now() - started).as_millis() as u64);
+                    send_queue.push_frame(frame, ms_since_start(Instant::now()));
                 }
                 // A mark ends a stretch of the agent's speech: it is reported once the frames
                 // before it are sent (a peer plays what it gets at once), and silence follows.
@@ -259,7 +261,7 @@ async fn bridge_loop(
                     *media = new;
                     if !sending(media.direction) {
                         send_queue.clear();
-                    report_marks(leg, send_queue.due_marks());
+                        report_marks(leg, send_queue.due_marks());
                     }
                     last_rx = Instant::now();
                 }

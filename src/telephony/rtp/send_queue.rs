@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     fn frame(marker: i16) -> InternalFrame {
-        let mut frame = InternalFrame::silence(media::INTERNAL_RATE);
+        let mut frame = InternalFrame::silence(INTERNAL_RATE);
         frame.samples_mut()[0] = marker;
         frame
     }
