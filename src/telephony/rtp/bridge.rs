@@ -1,13 +1,16 @@
-//! The RTP ↔ `CallLeg` bridge of one SIP call: plays what the peer sends out of a jitter
-//! buffer as 16 kHz frames, one per 20 ms, and DTMF digits for the session, and packetizes
-//! the session's frames back on the bridge's own tick, with silence between the session's
-//! stretches of speech (`SendQueue`).
+//! The RTP ↔ `CallLeg` bridge of one SIP call. It wakes on its 20 ms tick (and for
+//! signalling's rare messages), and on each tick reads what the peer sent since the last one
+//! into the jitter buffer (with the kernel's arrival times), hands the session the tick's
+//! 16 kHz frame and any DTMF digits, takes the session's commands, and sends one packet: the
+//! session's next frame, else silence (`SendQueue`). One wake-up a period for the call's
+//! media, however many packets and commands it brings.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use media::dtmf::tones::KeySequence;
 use media::rtp::rtcp::{self, SenderInfo};
@@ -27,6 +30,9 @@ use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
 
 /// RFC 3550's minimum report interval.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Packets read at most per tick and socket: a peer sends one or two a tick, and a flood
+/// costs the call bounded work (the kernel drops what does not fit its buffer).
+const MAX_READS_PER_TICK: usize = 256;
 
 /// Signalling → bridge.
 #[derive(Debug)]
@@ -54,28 +60,34 @@ pub enum BridgeExit {
 /// `signalling_ip` is where the call's SIP came from (a NAT'd peer's RTP comes from there).
 pub async fn run_bridge(
     socket: RtpSocket,
-    mut media: NegotiatedMedia,
+    media: NegotiatedMedia,
     signalling_ip: IpAddr,
     mut leg: LegEnd,
     mut control: mpsc::Receiver<BridgeControl>,
     exits: mpsc::Sender<BridgeExit>,
     inactivity: Duration,
 ) {
-    let mut latch = Latch::new(media.remote, signalling_ip, Instant::now().into_std());
-    let exit = bridge_loop(
-        &socket,
-        &mut media,
-        &mut latch,
-        &mut leg,
-        &mut control,
-        &exits,
-        inactivity,
-    )
-    .await;
-    if latch.strangers() > 0 {
+    let codec = match VoiceCodec::new(media.codec) {
+        Ok(codec) => codec,
+        Err(err) => {
+            let reason = HangupReason::TransportError(err.to_string());
+            let _ = leg.events.send(LegEvent::Hangup(reason)).await;
+            let _ = exits.send(BridgeExit::LocalHangup).await;
+            return;
+        }
+    };
+    let mut bridge = Bridge::new(socket, media, signalling_ip, codec, inactivity);
+    let exit = bridge.run(&mut leg, &mut control, &exits).await;
+    if bridge.latch.strangers() > 0 {
         tracing::warn!(
-            strangers = latch.strangers(),
+            strangers = bridge.latch.strangers(),
             "RTP packets from sources other than the call's peer were dropped"
+        );
+    }
+    if bridge.dropped_frames > 0 {
+        tracing::warn!(
+            dropped_frames = bridge.dropped_frames,
+            "session fell behind the caller's audio"
         );
     }
     match exit {
@@ -107,201 +119,296 @@ fn report_marks(leg: &LegEnd, names: impl Iterator<Item = String>) {
     }
 }
 
-async fn bridge_loop(
-    socket: &RtpSocket,
-    media: &mut NegotiatedMedia,
-    latch: &mut Latch,
-    leg: &mut LegEnd,
-    control: &mut mpsc::Receiver<BridgeControl>,
-    exits: &mpsc::Sender<BridgeExit>,
+struct Bridge {
+    socket: RtpSocket,
+    media: NegotiatedMedia,
+    latch: Latch,
+    codec: VoiceCodec,
+    dtmf: DtmfReceiver,
+    keys_out: DtmfOut,
+    outbound: OutboundStream,
+    send_queue: SendQueue,
+    inbound: InboundAudio,
+    stats: ReceiveStats,
+    /// The origin of the bridge's timeline (jitter buffer, send queue) in milliseconds.
+    started: Instant,
+    /// When the peer was last heard (RTP or RTCP).
+    last_rx: Instant,
+    report_at: Instant,
     inactivity: Duration,
-) -> BridgeExit {
-    let mut codec = match VoiceCodec::new(media.codec) {
-        Ok(codec) => codec,
-        Err(err) => {
-            let reason = HangupReason::TransportError(err.to_string());
-            let _ = leg.events.send(LegEvent::Hangup(reason)).await;
-            return BridgeExit::LocalHangup;
+    dropped_frames: u64,
+    recv_buf: [u8; 2048],
+}
+
+impl Bridge {
+    fn new(
+        socket: RtpSocket,
+        media: NegotiatedMedia,
+        signalling_ip: IpAddr,
+        codec: VoiceCodec,
+        inactivity: Duration,
+    ) -> Self {
+        let started = Instant::now();
+        Bridge {
+            latch: Latch::new(media.remote, signalling_ip, started.into_std()),
+            outbound: OutboundStream::new(media.payload_type),
+            inbound: InboundAudio::new(media.codec.clock_rate()),
+            socket,
+            media,
+            codec,
+            dtmf: DtmfReceiver::default(),
+            keys_out: DtmfOut::default(),
+            send_queue: SendQueue::default(),
+            stats: ReceiveStats::default(),
+            started,
+            last_rx: started,
+            report_at: started + RTCP_INTERVAL,
+            inactivity,
+            dropped_frames: 0,
+            recv_buf: [0; 2048],
         }
-    };
-    let mut dtmf = DtmfReceiver::default();
-    let mut keys_out = DtmfOut::default();
-    let mut outbound = OutboundStream::new(media.payload_type);
-    let mut send_queue = SendQueue::default();
-    let mut recv_buf = [0u8; 2048];
-    let mut rtcp_buf = [0u8; 128];
-    let mut inbound = InboundAudio::new(media.codec.clock_rate());
-    // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
-    let offset = frame_grid::sender_offset();
-    let mut playout = interval_at(
-        frame_grid::next_tick_at(Instant::now(), offset),
-        frame_grid::FRAME_PERIOD,
-    );
-    playout.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let started = Instant::now();
-    // The bridge's timeline (jitter buffer, send queue): milliseconds since it started.
-    let ms_since_start = |at: Instant| (at - started).as_millis() as u64;
-    let mut last_rx = started;
-    let mut stats = ReceiveStats::default();
-    let mut report_at = started + RTCP_INTERVAL;
-    let mut rtcp_in = [0u8; 512];
-    let mut dropped_frames = 0u64;
-    // Both timers live for the whole call and move only when they fire: a fresh sleep per
-    // loop turn would enter and leave the runtime's timer wheel several times a frame.
-    let quiet_check = sleep_until(last_rx + inactivity);
-    let report_due = sleep_until(report_at);
-    tokio::pin!(quiet_check, report_due);
-    loop {
+    }
+
+    async fn run(
+        &mut self,
+        leg: &mut LegEnd,
+        control: &mut mpsc::Receiver<BridgeControl>,
+        exits: &mpsc::Sender<BridgeExit>,
+    ) -> BridgeExit {
+        let mut ticks = interval_at(
+            frame_grid::next_tick_at(Instant::now(), frame_grid::sender_offset()),
+            frame_grid::FRAME_PERIOD,
+        );
+        // Catch up after a stall rather than drift: the jitter buffer's timeline is wall time.
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    if let Some(exit) = self.tick(leg, exits).await {
+                        return exit;
+                    }
+                }
+                message = control.recv() => match message {
+                    Some(BridgeControl::Media(new)) => self.repoint(new, leg),
+                    Some(BridgeControl::Stop(reason)) => {
+                        let _ = leg.events.send(LegEvent::Hangup(reason)).await;
+                        return BridgeExit::Stopped;
+                    }
+                    None => return BridgeExit::Stopped,
+                },
+            }
+        }
+    }
+
+    fn ms_since_start(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    async fn tick(
+        &mut self,
+        leg: &mut LegEnd,
+        exits: &mpsc::Sender<BridgeExit>,
+    ) -> Option<BridgeExit> {
+        let now = Instant::now();
+        self.receive(leg, now);
+        self.receive_reports(now);
         // A peer that only receives still sends RTCP, so even a call we only send on stays
         // under the timeout: nobody can point our audio at a third party for long.
-        let watch_inactivity = media.direction != MediaDirection::Inactive;
-        tokio::select! {
-            received = socket.rtp.recv_from(&mut recv_buf) => {
-                let Ok((n, from)) = received else { continue };
-                match latch.check(from, Instant::now().into_std()) {
-                    Verdict::Accept => {}
-                    Verdict::Stranger { first } => {
-                        if first {
-                            tracing::warn!(%from, peer = %latch.target(), "dropping RTP from a stranger");
-                        }
-                        continue;
-                    }
+        if self.media.direction != MediaDirection::Inactive && now >= self.last_rx + self.inactivity
+        {
+            return Some(BridgeExit::MediaTimeout);
+        }
+        if let Some(exit) = self.take_commands(leg, exits, now).await {
+            return Some(exit);
+        }
+        let now_ms = self.ms_since_start(now);
+        // A decoder failure loses this tick's audio, not the call.
+        if self.inbound.is_playing()
+            && let Ok(Some(frame)) = self.inbound.tick(now_ms, &mut self.codec)
+            && let Some(frame) = frame.convert()
+            // Never block on a slow session: drop and count instead.
+            && leg.events.try_send(LegEvent::Audio(frame)).is_err()
+        {
+            self.dropped_frames += 1;
+        }
+        if sending(self.media.direction) {
+            self.send(leg, now_ms);
+        }
+        if now >= self.report_at {
+            self.report_at += RTCP_INTERVAL;
+            self.send_report();
+        }
+        None
+    }
+
+    /// The peer's packets since the last tick, each at the time the kernel received it.
+    fn receive(&mut self, leg: &LegEnd, now: Instant) {
+        for _ in 0..MAX_READS_PER_TICK {
+            let received = match self.socket.recv_rtp(&mut self.recv_buf) {
+                Ok(Some(received)) => received,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::debug!("RTP read failed: {err}");
+                    return;
                 }
-                last_rx = Instant::now();
-                let Ok(packet) = media::rtp::parse(&recv_buf[..n]) else { continue };
-                let body = packet.payload;
-                let arrival = ms_since_start(last_rx);
-                stats.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, arrival);
-                if packet.payload_type == media.payload_type {
-                    if !inbound.is_playing() {
-                        // The first packet starts playout: ticks from now, not a burst of
-                        // the ones missed since the call began.
-                        playout.reset_at(frame_grid::next_tick_at(Instant::now(), offset));
+            };
+            let arrived = now.checked_sub(received.age).unwrap_or(now);
+            match self.latch.check(received.from, arrived.into_std()) {
+                Verdict::Accept => {}
+                Verdict::Stranger { first } => {
+                    if first {
+                        tracing::warn!(from = %received.from, peer = %self.latch.target(), "dropping RTP from a stranger");
                     }
-                    inbound.insert(arrival, packet.ssrc, packet.sequence_number, packet.timestamp, body);
-                } else if Some(packet.payload_type) == media.dtmf.map(|e| e.payload_type)
-                    && let Some(digit) = dtmf.receive(packet.timestamp, body)
-                {
-                    let _ = leg.events.try_send(LegEvent::Dtmf(digit));
+                    continue;
                 }
             }
-            _ = playout.tick(), if inbound.is_playing() || sending(media.direction) => {
-                let now = ms_since_start(Instant::now());
-                // A decoder failure loses this tick's audio, not the call.
-                if inbound.is_playing()
-                    && let Ok(Some(frame)) = inbound.tick(now, &mut codec)
-                    && let Some(frame) = frame.convert()
-                    // Never block on a slow session: drop and count instead.
-                    && leg.events.try_send(LegEvent::Audio(frame)).is_err()
-                {
-                    dropped_frames += 1;
-                }
-                if sending(media.direction) {
-                    send_queue.start_tick(now);
-                    report_marks(leg, send_queue.due_marks());
-                    while let Some(frame) = send_queue.pop_frame() {
-                        let to = latch.target();
-                        outbound.send_frame(socket, to, media, &mut codec, &mut keys_out, frame.into()).await;
-                        report_marks(leg, send_queue.due_marks());
+            self.last_rx = self.last_rx.max(arrived);
+            let Ok(packet) = media::rtp::parse(&self.recv_buf[..received.len]) else {
+                continue;
+            };
+            let arrival = self.ms_since_start(arrived);
+            self.stats.on_packet(
+                packet.ssrc,
+                packet.sequence_number,
+                packet.timestamp,
+                arrival,
+            );
+            if packet.payload_type == self.media.payload_type {
+                self.inbound.insert(
+                    arrival,
+                    packet.ssrc,
+                    packet.sequence_number,
+                    packet.timestamp,
+                    packet.payload,
+                );
+            } else if Some(packet.payload_type) == self.media.dtmf.map(|e| e.payload_type)
+                && let Some(digit) = self.dtmf.receive(packet.timestamp, packet.payload)
+            {
+                let _ = leg.events.try_send(LegEvent::Dtmf(digit));
+            }
+        }
+    }
+
+    /// The peer's reports keep a send-only call alive; anyone else's are drained.
+    fn receive_reports(&mut self, now: Instant) {
+        let mut report = [0u8; 512];
+        for _ in 0..MAX_READS_PER_TICK {
+            match self.socket.recv_rtcp(&mut report) {
+                Ok(Some((_, from))) => {
+                    if from.ip().to_canonical() == self.latch.target().ip().to_canonical() {
+                        self.last_rx = now;
                     }
                 }
+                Ok(None) | Err(_) => return,
             }
-            command = leg.commands.recv() => match command {
-                Some(LegCommand::Audio(frame)) => {
-                    if !sending(media.direction) {
-                        if !keys_out.is_idle() {
+        }
+    }
+
+    /// What the session asked for since the last tick.
+    async fn take_commands(
+        &mut self,
+        leg: &mut LegEnd,
+        exits: &mpsc::Sender<BridgeExit>,
+        now: Instant,
+    ) -> Option<BridgeExit> {
+        loop {
+            let command = match leg.commands.try_recv() {
+                Ok(command) => command,
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => return Some(BridgeExit::LocalHangup),
+            };
+            match command {
+                LegCommand::Audio(frame) => {
+                    if !sending(self.media.direction) {
+                        if !self.keys_out.is_idle() {
                             tracing::warn!("DTMF keys dropped: the call is on hold");
-                            keys_out = DtmfOut::default();
+                            self.keys_out = DtmfOut::default();
                         }
                         continue;
                     }
-                    send_queue.push_frame(frame, ms_since_start(Instant::now()));
+                    let now_ms = self.ms_since_start(now);
+                    self.send_queue.push_frame(frame, now_ms);
                 }
                 // A mark ends a stretch of the agent's speech: it is reported once the frames
                 // before it are sent (a peer plays what it gets at once), and silence follows.
-                Some(LegCommand::Mark(name)) => {
-                    send_queue.push_mark(name);
-                    report_marks(leg, send_queue.due_marks());
+                LegCommand::Mark(name) => {
+                    self.send_queue.push_mark(name);
+                    report_marks(leg, self.send_queue.due_marks());
                 }
                 // Frames not yet sent and keys not yet started are agent output like any other.
-                Some(LegCommand::Clear) => {
-                    keys_out.clear();
-                    send_queue.clear();
-                    report_marks(leg, send_queue.due_marks());
+                LegCommand::Clear => {
+                    self.keys_out.clear();
+                    self.send_queue.clear();
+                    report_marks(leg, self.send_queue.due_marks());
                 }
-                Some(LegCommand::SendDtmf(digits)) => {
+                LegCommand::SendDtmf(digits) => {
                     let queued = KeySequence::parse(&digits)
                         .map_err(|e| e.to_string())
-                        .and_then(|keys| keys_out.queue(&keys).map_err(|e| e.to_string()));
+                        .and_then(|keys| self.keys_out.queue(&keys).map_err(|e| e.to_string()));
                     if let Err(err) = queued {
                         tracing::warn!(%digits, "DTMF keys not sent: {err}");
                     }
                 }
-                Some(LegCommand::Transfer(target)) => {
+                LegCommand::Transfer(target) => {
                     let _ = exits.send(BridgeExit::Transfer(target)).await;
                 }
-                Some(LegCommand::Hangup) | None => {
-                    if dropped_frames > 0 {
-                        tracing::warn!(dropped_frames, "session fell behind the caller's audio");
-                    }
-                    return BridgeExit::LocalHangup;
-                }
-            },
-            message = control.recv() => match message {
-                Some(BridgeControl::Media(new)) => {
-                    // A new address from the dialog's peer: follow it and latch afresh.
-                    latch.repoint(new.remote, Instant::now().into_std());
-                    if new.payload_type != media.payload_type
-                        && let Ok(new_codec) = VoiceCodec::new(new.codec)
-                    {
-                        codec = new_codec;
-                        inbound = InboundAudio::new(new.codec.clock_rate());
-                        outbound.switch_payload_type(new.payload_type);
-                    }
-                    *media = new;
-                    if !sending(media.direction) {
-                        send_queue.clear();
-                        report_marks(leg, send_queue.due_marks());
-                    }
-                    last_rx = Instant::now();
-                }
-                Some(BridgeControl::Stop(reason)) => {
-                    let _ = leg.events.send(LegEvent::Hangup(reason)).await;
-                    return BridgeExit::Stopped;
-                }
-                None => return BridgeExit::Stopped,
-            },
-            _ = &mut quiet_check, if watch_inactivity => {
-                let deadline = last_rx + inactivity;
-                if deadline <= Instant::now() {
-                    return BridgeExit::MediaTimeout;
-                }
-                quiet_check.as_mut().reset(deadline);
-            }
-            // The peer's reports keep a send-only call alive; anyone else's are drained.
-            received = socket.rtcp.recv_from(&mut rtcp_in) => {
-                if let Ok((_, from)) = received
-                    && from.ip().to_canonical() == latch.target().ip().to_canonical()
-                {
-                    last_rx = Instant::now();
-                }
-            }
-            _ = &mut report_due => {
-                report_at += RTCP_INTERVAL;
-                report_due.as_mut().reset(report_at);
-                let info = SenderInfo {
-                    ntp_timestamp: ntp_now(),
-                    rtp_timestamp: outbound.timestamp(),
-                    packet_count: outbound.packets,
-                    octet_count: outbound.octets,
-                };
-                let block = stats.report_block();
-                if let Ok(len) = rtcp::write_sender_report(outbound.ssrc(), &info, block.as_ref(), &mut rtcp_buf) {
-                    let remote = latch.target();
-                    let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
-                    let _ = socket.rtcp.send_to(&rtcp_buf[..len], rtcp_remote).await;
-                }
+                LegCommand::Hangup => return Some(BridgeExit::LocalHangup),
             }
         }
+    }
+
+    /// The tick's packet (or two, catching up), with the marks that fall due.
+    fn send(&mut self, leg: &LegEnd, now_ms: u64) {
+        self.send_queue.start_tick(now_ms);
+        report_marks(leg, self.send_queue.due_marks());
+        while let Some(frame) = self.send_queue.pop_frame() {
+            let to = self.latch.target();
+            self.outbound.send_frame(
+                &self.socket,
+                to,
+                &self.media,
+                &mut self.codec,
+                &mut self.keys_out,
+                frame.into(),
+            );
+            report_marks(leg, self.send_queue.due_marks());
+        }
+    }
+
+    fn send_report(&mut self) {
+        let info = SenderInfo {
+            ntp_timestamp: ntp_now(),
+            rtp_timestamp: self.outbound.timestamp(),
+            packet_count: self.outbound.packets,
+            octet_count: self.outbound.octets,
+        };
+        let block = self.stats.report_block();
+        let mut report = [0u8; 128];
+        if let Ok(len) =
+            rtcp::write_sender_report(self.outbound.ssrc(), &info, block.as_ref(), &mut report)
+        {
+            let remote = self.latch.target();
+            let rtcp_remote = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+            self.socket.send_rtcp(&report[..len], rtcp_remote);
+        }
+    }
+
+    /// A re-INVITE changed the media: follow a new address (and latch afresh), codec and
+    /// direction.
+    fn repoint(&mut self, new: NegotiatedMedia, leg: &LegEnd) {
+        self.latch.repoint(new.remote, Instant::now().into_std());
+        if new.payload_type != self.media.payload_type
+            && let Ok(new_codec) = VoiceCodec::new(new.codec)
+        {
+            self.codec = new_codec;
+            self.inbound = InboundAudio::new(new.codec.clock_rate());
+            self.outbound.switch_payload_type(new.payload_type);
+        }
+        self.media = new;
+        if !sending(self.media.direction) {
+            self.send_queue.clear();
+            report_marks(leg, self.send_queue.due_marks());
+        }
+        self.last_rx = Instant::now();
     }
 }

@@ -61,7 +61,7 @@ impl OutboundStream {
     }
 
     /// Sends 20 ms of audio, or, while a key sounds, its telephone-event packet in its place.
-    pub async fn send_frame(
+    pub fn send_frame(
         &mut self,
         socket: &RtpSocket,
         to: SocketAddr,
@@ -78,7 +78,7 @@ impl OutboundStream {
             step,
             &mut self.packet,
         ) {
-            Ok(Outgoing::Event(len)) => return self.send(socket, to, len).await,
+            Ok(Outgoing::Event(len)) => return self.send(socket, to, len),
             Ok(Outgoing::Voice) => {}
             Err(err) => tracing::warn!("DTMF event not sent: {err}"),
         }
@@ -94,11 +94,11 @@ impl OutboundStream {
             return;
         };
         self.first_packet = false;
-        self.send(socket, to, len).await;
+        self.send(socket, to, len);
     }
 
-    async fn send(&mut self, socket: &RtpSocket, to: SocketAddr, len: usize) {
-        let _ = socket.rtp.send_to(&self.packet[..len], to).await;
+    fn send(&mut self, socket: &RtpSocket, to: SocketAddr, len: usize) {
+        socket.send_rtp(&self.packet[..len], to);
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add((len - HEADER_LEN) as u32);
     }

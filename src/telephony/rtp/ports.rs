@@ -1,20 +1,119 @@
 //! RTP ports: an even port per call from the configured range, RTCP on the odd one above.
+//!
+//! The sockets are non-blocking and not registered with the runtime: the call's bridge reads
+//! them on its 20 ms tick, so a call's media costs one wake-up a period instead of one more
+//! per packet. The kernel stamps each RTP packet's arrival (`SO_TIMESTAMPNS`), so reading it
+//! up to a period later does not blur the jitter buffer's clock.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime};
 
-use tokio::net::UdpSocket;
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use nix::sys::time::TimeSpec;
 
 /// A call's media sockets; dropping them frees the ports.
 pub struct RtpSocket {
-    pub rtp: UdpSocket,
-    pub rtcp: UdpSocket,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// Room for the kernel's receive timestamp beside each packet, reused.
+    control: Vec<u8>,
+}
+
+/// One RTP packet read from the socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub len: usize,
+    pub from: SocketAddr,
+    /// How long ago the kernel received it.
+    pub age: Duration,
 }
 
 impl RtpSocket {
+    fn new(rtp: UdpSocket, rtcp: UdpSocket) -> io::Result<Self> {
+        rtp.set_nonblocking(true)?;
+        rtcp.set_nonblocking(true)?;
+        setsockopt(rtp.as_raw_fd(), sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        Ok(RtpSocket {
+            rtp,
+            rtcp,
+            control: nix::cmsg_space!(TimeSpec),
+        })
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.rtp.local_addr()
     }
+
+    pub fn rtcp_local_addr(&self) -> io::Result<SocketAddr> {
+        self.rtcp.local_addr()
+    }
+
+    /// The next RTP packet waiting, into `buf`; `None` when none is.
+    pub fn recv_rtp(&mut self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let message = match recvmsg::<SockaddrStorage>(
+            self.rtp.as_raw_fd(),
+            &mut iov,
+            Some(&mut self.control),
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(message) => message,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let Some(from) = message.address.as_ref().and_then(socket_addr) else {
+            return Ok(None);
+        };
+        let age = message
+            .cmsgs()
+            .find_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmTimestampns(at) => Some(Duration::from(at)),
+                _ => None,
+            })
+            .and_then(|at| {
+                let since_epoch = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .ok()?;
+                since_epoch.checked_sub(at)
+            })
+            .unwrap_or_default();
+        Ok(Some(Received {
+            len: message.bytes,
+            from,
+            age,
+        }))
+    }
+
+    /// The next RTCP packet waiting, into `buf`; `None` when none is.
+    pub fn recv_rtcp(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        match self.rtcp.recv_from(buf) {
+            Ok(received) => Ok(Some(received)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Sends at once; a full send buffer drops the packet, as the network would.
+    pub fn send_rtp(&self, packet: &[u8], to: SocketAddr) {
+        let _ = self.rtp.send_to(packet, to);
+    }
+
+    pub fn send_rtcp(&self, packet: &[u8], to: SocketAddr) {
+        let _ = self.rtcp.send_to(packet, to);
+    }
+}
+
+fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    address
+        .as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// Hands out port pairs from a random place in the range, so nobody can predict (and flood
@@ -32,7 +131,7 @@ impl PortPool {
         PortPool { low, pairs }
     }
 
-    pub async fn bind(&self, ip: IpAddr) -> io::Result<RtpSocket> {
+    pub fn bind(&self, ip: IpAddr) -> io::Result<RtpSocket> {
         let start = rand::random::<u32>() % self.pairs.max(1);
         for step in 0..self.pairs {
             let index = (start + step) % self.pairs;
@@ -41,13 +140,13 @@ impl PortPool {
             else {
                 continue;
             };
-            let Ok(rtp) = UdpSocket::bind((ip, rtp_port)).await else {
+            let Ok(rtp) = UdpSocket::bind((ip, rtp_port)) else {
                 continue;
             };
-            let Ok(rtcp) = UdpSocket::bind((ip, rtcp_port)).await else {
+            let Ok(rtcp) = UdpSocket::bind((ip, rtcp_port)) else {
                 continue;
             };
-            return Ok(RtpSocket { rtp, rtcp });
+            return RtpSocket::new(rtp, rtcp);
         }
         Err(io::Error::new(
             io::ErrorKind::AddrInUse,
@@ -60,34 +159,31 @@ impl PortPool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn hands_out_distinct_even_pairs_and_reports_exhaustion() {
+    #[test]
+    fn hands_out_distinct_even_pairs_and_reports_exhaustion() {
         let pool = PortPool::new(41000, 41003);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let a = pool.bind(ip).await.unwrap();
-        let b = pool.bind(ip).await.unwrap();
+        let a = pool.bind(ip).unwrap();
+        let b = pool.bind(ip).unwrap();
         let (pa, pb) = (
             a.local_addr().unwrap().port(),
             b.local_addr().unwrap().port(),
         );
         assert_ne!(pa, pb);
         assert!(pa % 2 == 0 && pb % 2 == 0);
-        assert_eq!(a.rtcp.local_addr().unwrap().port(), pa + 1);
-        assert!(pool.bind(ip).await.is_err());
+        assert_eq!(a.rtcp_local_addr().unwrap().port(), pa + 1);
+        assert!(pool.bind(ip).is_err());
         drop(a);
-        assert_eq!(
-            pool.bind(ip).await.unwrap().local_addr().unwrap().port(),
-            pa
-        );
+        assert_eq!(pool.bind(ip).unwrap().local_addr().unwrap().port(), pa);
     }
 
-    #[tokio::test]
-    async fn the_next_port_cannot_be_predicted() {
+    #[test]
+    fn the_next_port_cannot_be_predicted() {
         let pool = PortPool::new(42000, 43999);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(pool.bind(ip).await.unwrap());
+            held.push(pool.bind(ip).unwrap());
         }
         let ports: Vec<u16> = held
             .iter()
@@ -95,5 +191,43 @@ mod tests {
             .collect();
         // Round-robin handed out p, p+2, p+4…: a flood of the next few ports found the call.
         assert!(ports.windows(2).any(|w| w[1] != w[0] + 2), "{ports:?}");
+    }
+
+    #[test]
+    fn reads_what_is_waiting_with_the_kernels_arrival_time() {
+        let pool = PortPool::new(44000, 44999);
+        let mut socket = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            socket.recv_rtp(&mut buf).unwrap().is_none(),
+            "nothing sent yet"
+        );
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel turns receive timestamps on for the machine a moment after the first
+        // socket asks for them (until then it stamps a packet when it is read).
+        std::thread::sleep(Duration::from_millis(100));
+        peer.send_to(b"first", socket.local_addr().unwrap())
+            .unwrap();
+        peer.send_to(b"second", socket.local_addr().unwrap())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let first = socket.recv_rtp(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..first.len], b"first");
+        assert_eq!(first.from, peer.local_addr().unwrap());
+        // Read 30 ms after it arrived: the age says so.
+        assert!(first.age >= Duration::from_millis(25), "{first:?}");
+        assert!(first.age < Duration::from_secs(5), "{first:?}");
+        let second = socket.recv_rtp(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..second.len], b"second");
+        assert!(socket.recv_rtp(&mut buf).unwrap().is_none());
+        peer.send_to(b"report", socket.rtcp_local_addr().unwrap())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let (len, from) = socket.recv_rtcp(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            (&buf[..len], from),
+            (&b"report"[..], peer.local_addr().unwrap())
+        );
+        assert!(socket.recv_rtcp(&mut buf).unwrap().is_none());
     }
 }

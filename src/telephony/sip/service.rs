@@ -461,7 +461,7 @@ impl Worker {
             }
             Routing::Answer(start) => start,
         };
-        let socket = match self.ports.bind(self.media_ip).await {
+        let socket = match self.ports.bind(self.media_ip) {
             Ok(socket) => socket,
             Err(err) => {
                 tracing::error!(call_id, "no RTP port: {err}");
@@ -551,10 +551,9 @@ impl Worker {
 
     async fn dial(&mut self, call: OutboundCall) {
         let now = Instant::now().into_std();
-        let (Some(trunk), Some(socket)) = (
-            self.settings.trunk,
-            self.ports.bind(self.media_ip).await.ok(),
-        ) else {
+        let (Some(trunk), Some(socket)) =
+            (self.settings.trunk, self.ports.bind(self.media_ip).ok())
+        else {
             tracing::error!(
                 call_id = call.call_id,
                 "no SIP trunk configured or no RTP port"
