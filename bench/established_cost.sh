@@ -3,7 +3,8 @@
 # Streams or SIP) opened at RATE per second and held SECONDS; once every call is up and has
 # heard its greeting, the engine's CPU ticks (/proc/PID/stat) are read over MEASURE_SECS and
 # printed as cores and % of a core per call, with the load client's cores beside them.
-# PERF=1 records a perf profile of the engine over that window instead (/tmp/perf.data).
+# PERF=1 records a perf profile of the engine over that window instead (/tmp/perf.data);
+# CALL_GRAPH=dwarf gives callers through code built without frame pointers.
 # AUDIO=WAV has the callers play an 8 kHz WAV (looped) instead of digital line silence, e.g.
 # faint noise: sox -n -r 8000 -b 16 -c 1 noise.wav synth 10 pinknoise vol 0.005
 # Usage: bench/established_cost.sh BIN_DIR twilio|sip CALLS SECONDS [RATE]
@@ -36,7 +37,7 @@ sleep $(( calls / rate + ${SETTLE_SECS:-8} ))
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 e0=$(ticks "$pid") l0=$(ticks "$load")
 if [ "${PERF:-0}" = 1 ]; then
-  perf record -F 499 -g -p "$pid" -o /tmp/perf.data -- sleep "$measure" 2>/dev/null
+  perf record -F 499 --call-graph "${CALL_GRAPH:-fp}" -p "$pid" -o /tmp/perf.data -- sleep "$measure" 2>/dev/null
 else
   sleep "$measure"
 fi

@@ -1,13 +1,17 @@
 //! The callers' media: a pool of RTP sockets on 127.0.0.1 (one per live call, reused), one
 //! 20 ms tick that sends every live call its next μ-law packet — a single timer keeps the
 //! pacing honest at any call count, where a sleeping task per call would drift apart — and a
-//! receiver per socket that hands the engine's packets to the call's ear.
+//! receiver per socket that hands the engine's packets to the call's ear, timed by the
+//! kernel's arrival stamp: when the engine's packet arrived, not when this client, busy on
+//! the same cores, got round to reading it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use boltcall::telephony::rtp::ports::{arrival_control, recv_stamped, stamp_arrivals};
 use media::rtp::{self, HEADER_LEN, Packetizer};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::histogram::Histogram;
@@ -58,6 +62,7 @@ impl MediaPlane {
             return Ok(slot);
         }
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        stamp_arrivals(&socket)?;
         let slot = Arc::new(Slot {
             addr: socket.local_addr()?,
             socket,
@@ -137,8 +142,18 @@ impl MediaPlane {
 /// live call's engine address (a previous call's late stream) are ignored.
 async fn receive(plane: Arc<MediaPlane>, slot: Arc<Slot>) {
     let mut buf = [0u8; 2048];
-    while let Ok((len, from)) = slot.socket.recv_from(&mut buf).await {
+    let mut control = arrival_control();
+    while slot.socket.readable().await.is_ok() {
+        let received = match slot.socket.try_io(Interest::READABLE, || {
+            recv_stamped(&slot.socket, &mut buf, &mut control)
+        }) {
+            Ok(received) => received,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
         let now = Instant::now();
+        let arrived = now.checked_sub(received.age).unwrap_or(now);
+        let (len, from) = (received.len, received.from);
         let Ok(packet) = rtp::parse(&buf[..len]) else {
             continue;
         };
@@ -149,7 +164,10 @@ async fn receive(plane: Arc<MediaPlane>, slot: Arc<Slot>) {
         if from != stream.remote || packet.payload_type != stream.payload_type {
             continue;
         }
-        if let Some(gap) = stream.ear.hear(now - stream.answered, packet.payload) {
+        if let Some(gap) = stream.ear.hear(
+            arrived.saturating_duration_since(stream.answered),
+            packet.payload,
+        ) {
             lock(&plane.gaps).add_ms(gap);
         }
     }

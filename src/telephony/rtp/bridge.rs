@@ -30,6 +30,9 @@ use crate::telephony::sip::sdp::{MediaDirection, NegotiatedMedia};
 
 /// RFC 3550's minimum report interval.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// The RTCP socket is read once a second: its reports (every 5 s or more) only show that the
+/// peer is alive, and an empty read every tick is a system call a period for nothing.
+const RTCP_READ_TICKS: u32 = 50;
 /// Packets read at most per tick and socket: a peer sends one or two a tick, and a flood
 /// costs the call bounded work (the kernel drops what does not fit its buffer).
 const MAX_READS_PER_TICK: usize = 256;
@@ -137,6 +140,7 @@ struct Bridge {
     report_at: Instant,
     inactivity: Duration,
     dropped_frames: u64,
+    ticks: u32,
     recv_buf: [u8; 2048],
 }
 
@@ -165,6 +169,7 @@ impl Bridge {
             report_at: started + RTCP_INTERVAL,
             inactivity,
             dropped_frames: 0,
+            ticks: 0,
             recv_buf: [0; 2048],
         }
     }
@@ -211,7 +216,10 @@ impl Bridge {
     ) -> Option<BridgeExit> {
         let now = Instant::now();
         self.receive(leg, now);
-        self.receive_reports(now);
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(RTCP_READ_TICKS) {
+            self.receive_reports(now);
+        }
         // A peer that only receives still sends RTCP, so even a call we only send on stays
         // under the timeout: nobody can point our audio at a third party for long.
         if self.media.direction != MediaDirection::Inactive && now >= self.last_rx + self.inactivity

@@ -23,7 +23,7 @@ pub struct RtpSocket {
     control: Vec<u8>,
 }
 
-/// One RTP packet read from the socket.
+/// One datagram read by `recv_stamped`.
 #[derive(Debug, Clone, Copy)]
 pub struct Received {
     pub len: usize,
@@ -36,11 +36,11 @@ impl RtpSocket {
     fn new(rtp: UdpSocket, rtcp: UdpSocket) -> io::Result<Self> {
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
-        setsockopt(rtp.as_raw_fd(), sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        stamp_arrivals(&rtp)?;
         Ok(RtpSocket {
             rtp,
             rtcp,
-            control: nix::cmsg_space!(TimeSpec),
+            control: arrival_control(),
         })
     }
 
@@ -54,47 +54,12 @@ impl RtpSocket {
 
     /// The next RTP packet waiting, into `buf`; `None` when none is.
     pub fn recv_rtp(&mut self, buf: &mut [u8]) -> io::Result<Option<Received>> {
-        let mut iov = [io::IoSliceMut::new(buf)];
-        let message = match recvmsg::<SockaddrStorage>(
-            self.rtp.as_raw_fd(),
-            &mut iov,
-            Some(&mut self.control),
-            MsgFlags::MSG_DONTWAIT,
-        ) {
-            Ok(message) => message,
-            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        };
-        let Some(from) = message.address.as_ref().and_then(socket_addr) else {
-            return Ok(None);
-        };
-        let age = message
-            .cmsgs()
-            .find_map(|cmsg| match cmsg {
-                ControlMessageOwned::ScmTimestampns(at) => Some(Duration::from(at)),
-                _ => None,
-            })
-            .and_then(|at| {
-                let since_epoch = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .ok()?;
-                since_epoch.checked_sub(at)
-            })
-            .unwrap_or_default();
-        Ok(Some(Received {
-            len: message.bytes,
-            from,
-            age,
-        }))
+        none_if_empty(recv_stamped(&self.rtp, buf, &mut self.control))
     }
 
     /// The next RTCP packet waiting, into `buf`; `None` when none is.
     pub fn recv_rtcp(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
-        match self.rtcp.recv_from(buf) {
-            Ok(received) => Ok(Some(received)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(err) => Err(err),
-        }
+        none_if_empty(self.rtcp.recv_from(buf))
     }
 
     /// Sends at once; a full send buffer drops the packet, as the network would.
@@ -105,6 +70,64 @@ impl RtpSocket {
     pub fn send_rtcp(&self, packet: &[u8], to: SocketAddr) {
         let _ = self.rtcp.send_to(packet, to);
     }
+}
+
+fn none_if_empty<T>(read: io::Result<T>) -> io::Result<Option<T>> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Has the kernel stamp each datagram `socket` receives with its arrival time, for
+/// `recv_stamped`.
+pub fn stamp_arrivals(socket: &impl AsRawFd) -> io::Result<()> {
+    setsockopt(socket.as_raw_fd(), sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+}
+
+/// Room for a datagram's arrival stamp, for `recv_stamped` (one per socket, reused).
+pub fn arrival_control() -> Vec<u8> {
+    nix::cmsg_space!(TimeSpec)
+}
+
+/// Reads the datagram waiting on `socket` without blocking (`WouldBlock` when none is), with
+/// how long ago the kernel received it (zero on a socket `stamp_arrivals` was not called on).
+pub fn recv_stamped(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+    control: &mut Vec<u8>,
+) -> io::Result<Received> {
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let message = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(control),
+        MsgFlags::MSG_DONTWAIT,
+    )?;
+    let from = message
+        .address
+        .as_ref()
+        .and_then(socket_addr)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without a source"))?;
+    let age = message
+        .cmsgs()
+        .find_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmTimestampns(at) => Some(Duration::from(at)),
+            _ => None,
+        })
+        .and_then(|at| {
+            let since_epoch = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?;
+            since_epoch.checked_sub(at)
+        })
+        .unwrap_or_default();
+    Ok(Received {
+        len: message.bytes,
+        from,
+        age,
+    })
 }
 
 fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
