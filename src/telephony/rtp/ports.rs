@@ -216,37 +216,59 @@ mod tests {
         assert!(ports.windows(2).any(|w| w[1] != w[0] + 2), "{ports:?}");
     }
 
+    /// The next datagram on `socket`, polling for it: loopback delivers at once unless the
+    /// machine is busy.
+    fn next_rtp(socket: &mut RtpSocket, buf: &mut [u8]) -> Received {
+        for _ in 0..500 {
+            if let Some(received) = socket.recv_rtp(buf).unwrap() {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no datagram arrived");
+    }
+
     #[test]
     fn reads_what_is_waiting_with_the_kernels_arrival_time() {
         let pool = PortPool::new(44000, 44999);
         let mut socket = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        let to = socket.local_addr().unwrap();
         let mut buf = [0u8; 64];
         assert!(
             socket.recv_rtp(&mut buf).unwrap().is_none(),
             "nothing sent yet"
         );
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
-        // The kernel turns receive timestamps on for the machine a moment after the first
-        // socket asks for them (until then it stamps a packet when it is read).
-        std::thread::sleep(Duration::from_millis(100));
-        peer.send_to(b"first", socket.local_addr().unwrap())
-            .unwrap();
-        peer.send_to(b"second", socket.local_addr().unwrap())
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(30));
-        let first = socket.recv_rtp(&mut buf).unwrap().unwrap();
+        // A datagram read 30 ms after it was sent is that old. The kernel turns stamps on for
+        // the machine a moment after the first socket asks (until then it stamps a datagram
+        // when it is read), and a busy machine may deliver late: try a few times.
+        let stamped = (0..50).any(|_| {
+            peer.send_to(b"probe", to).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            let probe = next_rtp(&mut socket, &mut buf);
+            assert_eq!(probe.from, peer.local_addr().unwrap());
+            assert!(probe.age < Duration::from_secs(5), "{probe:?}");
+            probe.age >= Duration::from_millis(25)
+        });
+        assert!(stamped, "no arrival was stamped");
+        peer.send_to(b"first", to).unwrap();
+        peer.send_to(b"second", to).unwrap();
+        let first = next_rtp(&mut socket, &mut buf);
         assert_eq!(&buf[..first.len], b"first");
-        assert_eq!(first.from, peer.local_addr().unwrap());
-        // Read 30 ms after it arrived: the age says so.
-        assert!(first.age >= Duration::from_millis(25), "{first:?}");
-        assert!(first.age < Duration::from_secs(5), "{first:?}");
-        let second = socket.recv_rtp(&mut buf).unwrap().unwrap();
+        let second = next_rtp(&mut socket, &mut buf);
         assert_eq!(&buf[..second.len], b"second");
         assert!(socket.recv_rtp(&mut buf).unwrap().is_none());
         peer.send_to(b"report", socket.rtcp_local_addr().unwrap())
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        let (len, from) = socket.recv_rtcp(&mut buf).unwrap().unwrap();
+        let mut report = None;
+        for _ in 0..500 {
+            report = socket.recv_rtcp(&mut buf).unwrap();
+            if report.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (len, from) = report.expect("the report arrived");
         assert_eq!(
             (&buf[..len], from),
             (&b"report"[..], peer.local_addr().unwrap())
