@@ -55,7 +55,7 @@ impl<W: Write + Seek> StereoWav<W> {
         let end = self.writer.stream_position()?;
         self.writer.seek(SeekFrom::Start(RIFF_SIZE_AT))?;
         self.writer
-            .write_all(&(self.data_bytes + HEADER_LEN - 8).to_le_bytes())?;
+            .write_all(&riff_size(self.data_bytes).to_le_bytes())?;
         self.writer.seek(SeekFrom::Start(DATA_SIZE_AT))?;
         self.writer.write_all(&self.data_bytes.to_le_bytes())?;
         self.writer.seek(SeekFrom::Start(end))?;
@@ -78,6 +78,11 @@ impl<W: Write + Seek> Drop for StereoWav<W> {
     }
 }
 
+/// The RIFF chunk's size: the header after its first 8 bytes, and the data.
+fn riff_size(data_bytes: u32) -> u32 {
+    data_bytes + HEADER_LEN - 8
+}
+
 fn header(rate: u32, data_bytes: u32) -> [u8; HEADER_LEN as usize] {
     const CHANNELS: u16 = 2;
     const BITS: u16 = 16;
@@ -85,7 +90,7 @@ fn header(rate: u32, data_bytes: u32) -> [u8; HEADER_LEN as usize] {
     let mut header = [0u8; HEADER_LEN as usize];
     let fields: [&[u8]; 13] = [
         b"RIFF",
-        &(data_bytes + HEADER_LEN - 8).to_le_bytes(),
+        &riff_size(data_bytes).to_le_bytes(),
         b"WAVE",
         b"fmt ",
         &16u32.to_le_bytes(),

@@ -226,10 +226,10 @@ impl Bridge {
         {
             return Some(BridgeExit::MediaTimeout);
         }
-        if let Some(exit) = self.take_commands(leg, exits, now).await {
+        let now_ms = self.ms_since_start(now);
+        if let Some(exit) = self.take_commands(leg, exits, now_ms).await {
             return Some(exit);
         }
-        let now_ms = self.ms_since_start(now);
         // A decoder failure loses this tick's audio, not the call.
         if self.inbound.is_playing()
             && let Ok(Some(frame)) = self.inbound.tick(now_ms, &mut self.codec)
@@ -317,7 +317,7 @@ impl Bridge {
         &mut self,
         leg: &mut LegEnd,
         exits: &mpsc::Sender<BridgeExit>,
-        now: Instant,
+        now_ms: u64,
     ) -> Option<BridgeExit> {
         loop {
             let command = match leg.commands.try_recv() {
@@ -334,7 +334,6 @@ impl Bridge {
                         }
                         continue;
                     }
-                    let now_ms = self.ms_since_start(now);
                     self.send_queue.push_frame(frame, now_ms);
                 }
                 // A mark ends a stretch of the agent's speech: it is reported once the frames
@@ -404,7 +403,8 @@ impl Bridge {
     /// A re-INVITE changed the media: follow a new address (and latch afresh), codec and
     /// direction.
     fn repoint(&mut self, new: NegotiatedMedia, leg: &LegEnd) {
-        self.latch.repoint(new.remote, Instant::now().into_std());
+        let now = Instant::now();
+        self.latch.repoint(new.remote, now.into_std());
         if new.payload_type != self.media.payload_type
             && let Ok(new_codec) = VoiceCodec::new(new.codec)
         {
@@ -417,6 +417,6 @@ impl Bridge {
             self.send_queue.clear();
             report_marks(leg, self.send_queue.due_marks());
         }
-        self.last_rx = Instant::now();
+        self.last_rx = now;
     }
 }
